@@ -1,0 +1,225 @@
+package org.zero4j.zero.comm;
+
+import java.time.Duration;
+import org.bytedeco.javacpp.SizeTPointer;
+import org.bytedeco.javacpp.chrono.Milliseconds;
+import org.bytedeco.pytorch.AllgatherOptions;
+import org.bytedeco.pytorch.AllreduceOptions;
+import org.bytedeco.pytorch.BarrierOptions;
+import org.bytedeco.pytorch.BroadcastOptions;
+import org.bytedeco.pytorch.ProcessGroupGloo;
+import org.bytedeco.pytorch.ReduceScatterOptions;
+import org.bytedeco.pytorch.TCPStore;
+import org.bytedeco.pytorch.TCPStoreOptions;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.gloo.Device;
+
+/**
+ * Every collective zero4j performs goes through this class, so that tests can count bytes and a
+ * reviewer can see each synchronisation point.
+ *
+ * <p>It owns the rendezvous ({@code TCPStore} on rank 0) and a c10d {@code ProcessGroupGloo}. All
+ * operations are asynchronous and return a {@link Pending}; every wait is bounded by the group's
+ * timeout, and a dead peer surfaces as a {@link CollectiveException}. Reductions are sums; callers
+ * that want a mean divide afterwards (DeepSpeed's post-scaling).
+ *
+ * <p>With world size 1 no process group is created and every operation is a local no-op (for
+ * all-gather and reduce-scatter, a copy), so single-process runs need no free port.
+ *
+ * <p>Instances are not thread-safe: a rank issues its collectives from one thread, in the same
+ * order on every rank, as c10d requires.
+ */
+public final class Collectives implements AutoCloseable {
+
+  private final CommSpec spec;
+  private final TCPStore store;
+  private final ProcessGroupGloo group;
+  private final CommStats stats = new CommStats();
+  private long sequence;
+
+  private Collectives(CommSpec spec, TCPStore store, ProcessGroupGloo group) {
+    this.spec = spec;
+    this.store = store;
+    this.group = group;
+  }
+
+  /**
+   * Joins the group described by {@code spec}: rank 0 serves the TCP store, the others connect to
+   * it. Blocks until all ranks have arrived, or fails after the spec's timeout.
+   */
+  public static Collectives connect(CommSpec spec) {
+    if (spec.worldSize() == 1) {
+      return new Collectives(spec, null, null);
+    }
+    Milliseconds timeout = new Milliseconds(spec.timeout().toMillis());
+    TCPStore store;
+    try {
+      TCPStoreOptions options = new TCPStoreOptions();
+      options.port((short) spec.masterPort());
+      options.isServer(spec.rank() == 0);
+      options.numWorkers(new SizeTPointer(1).put(spec.worldSize()));
+      options.waitWorkers(true);
+      options.timeout(timeout);
+      store = new TCPStore(spec.masterAddr(), options);
+    } catch (RuntimeException e) {
+      throw new CollectiveException(
+          "rank "
+              + spec.rank()
+              + " could not join the rendezvous at "
+              + spec.masterAddr()
+              + ":"
+              + spec.masterPort()
+              + " within "
+              + spec.timeout()
+              + " ("
+              + e.getMessage()
+              + "); check MASTER_ADDR/MASTER_PORT and that all "
+              + spec.worldSize()
+              + " ranks were started",
+          e);
+    }
+    ProcessGroupGloo.Options options = ProcessGroupGloo.Options.create(timeout);
+    options.devices().push_back(glooDevice(spec.masterAddr()));
+    ProcessGroupGloo group = new ProcessGroupGloo(store, spec.rank(), spec.worldSize(), options);
+    return new Collectives(spec, store, group);
+  }
+
+  // Note [gloo device]: on one host the loopback address always works. Across hosts each rank must
+  // bind its own interface: GLOO_SOCKET_IFNAME names it (as in PyTorch), otherwise Gloo resolves
+  // this machine's hostname.
+  private static Device glooDevice(String masterAddr) {
+    String ifname = System.getenv("GLOO_SOCKET_IFNAME");
+    if (ifname != null && !ifname.isBlank()) {
+      return ProcessGroupGloo.createDeviceForInterface(ifname.split(",")[0]);
+    }
+    if (masterAddr.startsWith("127.") || masterAddr.equals("localhost")) {
+      return ProcessGroupGloo.createDeviceForHostname(masterAddr);
+    }
+    return ProcessGroupGloo.createDefaultDevice();
+  }
+
+  /** This rank. */
+  public int rank() {
+    return spec.rank();
+  }
+
+  /** Number of ranks. */
+  public int worldSize() {
+    return spec.worldSize();
+  }
+
+  /** Byte counters of this rank's collectives. */
+  public CommStats stats() {
+    return stats;
+  }
+
+  /** The timeout every wait is bounded by. */
+  public Duration timeout() {
+    return spec.timeout();
+  }
+
+  /** Sums {@code t} across ranks, in place. */
+  public Pending allReduce(Tensor t) {
+    stats.record(CommStats.Op.ALL_REDUCE, 2 * t.nbytes());
+    if (group == null) {
+      return Pending.completed("all-reduce");
+    }
+    AllreduceOptions o = new AllreduceOptions();
+    o.timeout(new Milliseconds(spec.timeout().toMillis()));
+    try (TensorVector v = new TensorVector(t)) {
+      return pending(group.allreduce(v, o), "all-reduce of " + t.numel() + " elements");
+    }
+  }
+
+  /**
+   * Sums {@code in} across ranks and leaves chunk {@code rank} of the result in {@code out}; {@code
+   * in} has {@code worldSize * out.numel()} elements.
+   */
+  public Pending reduceScatter(Tensor out, Tensor in) {
+    checkChunked("reduce-scatter", out, in);
+    stats.record(CommStats.Op.REDUCE_SCATTER, in.nbytes());
+    if (group == null) {
+      out.copy_(in);
+      return Pending.completed("reduce-scatter");
+    }
+    ReduceScatterOptions o = new ReduceScatterOptions();
+    o.timeout(new Milliseconds(spec.timeout().toMillis()));
+    return pending(
+        group._reduce_scatter_base(out, in, o), "reduce-scatter of " + in.numel() + " elements");
+  }
+
+  /**
+   * Concatenates every rank's {@code in} into {@code out} in rank order; {@code out} has {@code
+   * worldSize * in.numel()} elements and must not overlap {@code in}.
+   */
+  public Pending allGather(Tensor out, Tensor in) {
+    checkChunked("all-gather", in, out);
+    stats.record(CommStats.Op.ALL_GATHER, out.nbytes());
+    if (group == null) {
+      out.copy_(in);
+      return Pending.completed("all-gather");
+    }
+    AllgatherOptions o = new AllgatherOptions();
+    o.timeout(new Milliseconds(spec.timeout().toMillis()));
+    return pending(group._allgather_base(out, in, o), "all-gather of " + out.numel() + " elements");
+  }
+
+  /** Copies {@code t} from {@code root} to every rank, in place. */
+  public Pending broadcast(Tensor t, int root) {
+    stats.record(CommStats.Op.BROADCAST, t.nbytes());
+    if (group == null) {
+      return Pending.completed("broadcast");
+    }
+    BroadcastOptions o = new BroadcastOptions();
+    o.rootRank(root);
+    o.timeout(new Milliseconds(spec.timeout().toMillis()));
+    try (TensorVector v = new TensorVector(t)) {
+      return pending(group.broadcast(v, o), "broadcast of " + t.numel() + " elements from " + root);
+    }
+  }
+
+  /** Blocks until every rank has reached the barrier, or fails after the timeout. */
+  public void barrier() {
+    if (group == null) {
+      return;
+    }
+    BarrierOptions o = new BarrierOptions();
+    o.timeout(new Milliseconds(spec.timeout().toMillis()));
+    pending(group.barrier(o), "barrier").await();
+  }
+
+  private Pending pending(org.bytedeco.pytorch.Work work, String what) {
+    sequence++;
+    return new Pending(
+        work, what + " (collective #" + sequence + " on rank " + spec.rank() + ")", spec.timeout());
+  }
+
+  private void checkChunked(String op, Tensor chunk, Tensor whole) {
+    if (whole.numel() != chunk.numel() * spec.worldSize()) {
+      throw new IllegalStateException(
+          op
+              + ": the whole buffer has "
+              + whole.numel()
+              + " elements, expected "
+              + spec.worldSize()
+              + " x "
+              + chunk.numel());
+    }
+    // Note [scalar type identity]: JavaCPP returns fresh enum instances from native calls, so
+    // ScalarType values must be compared by their .value, never with ==.
+    if (whole.scalar_type().value != chunk.scalar_type().value) {
+      throw new IllegalStateException(op + ": input and output dtypes differ");
+    }
+  }
+
+  @Override
+  public void close() {
+    if (group != null) {
+      group.close();
+    }
+    if (store != null) {
+      store.close();
+    }
+  }
+}
