@@ -1,0 +1,114 @@
+package org.zero4j.zero;
+
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.List;
+import org.bytedeco.pytorch.MemoryFormatOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.zero4j.zero.comm.Collectives;
+import org.zero4j.zero.comm.Pending;
+
+/**
+ * The model's working parameters (fp32, fp16 or bf16) as views into one flat buffer laid out by a
+ * {@link ShardLayout}. After construction every parameter's data <em>is</em> a slice of {@link
+ * #flat()}, so writing the buffer updates the model, and an all-gather can land directly in it.
+ */
+public final class FlatParams implements AutoCloseable {
+
+  private final ShardLayout layout;
+  private final Precision precision;
+  private final Tensor flat;
+
+  /**
+   * Moves the data of {@code params} (all of dtype {@code precision}, in registration order) into a
+   * new flat buffer and re-points each parameter at its slice.
+   */
+  public FlatParams(List<NamedParameter> params, ShardLayout layout, Precision precision) {
+    this.layout = layout;
+    this.precision = precision;
+    this.flat = torch.zeros(layout.flatNumel()).to(precision.scalarType());
+    for (ShardLayout.Slot slot : layout.slots()) {
+      NamedParameter p = params.get(slot.param());
+      Tensor t = p.tensor();
+      if (t.scalar_type().value != precision.scalarType().value) {
+        throw new IllegalArgumentException(
+            "parameter "
+                + p.name()
+                + " has dtype "
+                + t.scalar_type()
+                + " but the engine runs in "
+                + precision
+                + "; convert the model before initialize, or let the engine do it");
+      }
+      Tensor view = slice(flat, slot, t);
+      view.copy_(t.detach());
+      t.set_data(view);
+    }
+  }
+
+  static Tensor slice(Tensor flat, ShardLayout.Slot slot, Tensor like) {
+    return flat.narrow(0, slot.offset(), slot.numel()).view(like.sizes().vec().get());
+  }
+
+  /** The flat buffer, padding included. */
+  public Tensor flat() {
+    return flat;
+  }
+
+  /** The working precision. */
+  public Precision precision() {
+    return precision;
+  }
+
+  /** Bytes held. */
+  public long bytes() {
+    return flat.nbytes();
+  }
+
+  /**
+   * Rebuilds the full flat buffer from every rank's updated fp32 shard: each bucket's chunk is
+   * converted to the working precision and all-gathered into place (or, without {@code
+   * allgatherPartitions}, broadcast by its owner as in DeepSpeed). At most {@code inFlightNumel}
+   * elements of send buffers are in flight at once.
+   */
+  public void gatherFromShards(
+      Tensor shard32, Collectives comm, long inFlightNumel, boolean allgatherPartitions) {
+    int world = comm.worldSize();
+    Deque<Pending> inFlight = new ArrayDeque<>();
+    Deque<Tensor> buffers = new ArrayDeque<>();
+    long inFlightSoFar = 0;
+    for (ShardLayout.Bucket b : layout.buckets()) {
+      long chunk = b.chunk(world);
+      while (!inFlight.isEmpty() && inFlightSoFar + chunk > inFlightNumel) {
+        inFlight.removeFirst().await();
+        Tensor done = buffers.removeFirst();
+        inFlightSoFar -= done.numel();
+        done.close();
+      }
+      Tensor mine = shard32.narrow(0, b.shardOffset(), chunk);
+      Tensor out = flat.narrow(0, b.start(), b.paddedNumel());
+      if (allgatherPartitions) {
+        Tensor send = mine.to(precision.scalarType(), false, true, new MemoryFormatOptional());
+        inFlight.addLast(comm.allGather(out, send));
+        buffers.addLast(send);
+        inFlightSoFar += chunk;
+      } else {
+        out.narrow(0, comm.rank() * chunk, chunk).copy_(mine);
+        for (int r = 0; r < world; r++) {
+          Tensor part = out.narrow(0, r * chunk, chunk);
+          comm.broadcast(part, r).await();
+        }
+      }
+    }
+    while (!inFlight.isEmpty()) {
+      inFlight.removeFirst().await();
+      buffers.removeFirst().close();
+    }
+  }
+
+  @Override
+  public void close() {
+    flat.close();
+  }
+}

@@ -1,0 +1,145 @@
+package org.zero4j.zero;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.zero4j.zero.comm.Collectives;
+import org.zero4j.zero.comm.Pending;
+
+/**
+ * Stages 0 and 1: full gradients accumulate in one flat buffer, reduced at the accumulation
+ * boundary.
+ *
+ * <p>Note [gradients as bucket views]: each parameter's {@code .grad} is a view into the flat
+ * buffer, so autograd's AccumulateGrad adds every micro-step's gradient in place and no copy is
+ * needed before communication (PyTorch DDP's {@code gradient_as_bucket_view}). If user code
+ * replaces or frees a {@code .grad} (for example {@code zero_grad}), the view is re-attached before
+ * the next backward.
+ *
+ * <p>Stage 0 all-reduces each bucket in place and returns the whole buffer; stage 1 reduce-scatters
+ * each bucket into this rank's shard (or, without {@code reduce_scatter}, all-reduces and keeps its
+ * chunk).
+ */
+final class GradBuffer implements GradientReducer {
+
+  private final List<NamedParameter> params;
+  private final ShardLayout layout;
+  private final Collectives comm;
+  private final Precision working;
+  private final Precision wire;
+  private final boolean partitioned;
+  private final boolean reduceScatter;
+  private final Tensor flat;
+  private final List<Tensor> views = new ArrayList<>();
+  private Tensor shard;
+
+  GradBuffer(
+      List<NamedParameter> params,
+      ShardLayout layout,
+      Collectives comm,
+      Precision working,
+      Precision wire,
+      boolean partitioned,
+      boolean reduceScatter) {
+    this.params = params;
+    this.layout = layout;
+    this.comm = comm;
+    this.working = working;
+    this.wire = wire;
+    this.partitioned = partitioned;
+    this.reduceScatter = reduceScatter;
+    this.flat = torch.zeros(layout.flatNumel()).to(working.scalarType());
+    for (ShardLayout.Slot slot : layout.slots()) {
+      views.add(FlatParams.slice(flat, slot, params.get(slot.param()).tensor()));
+    }
+    beforeBackward();
+  }
+
+  @Override
+  public void beforeBackward() {
+    for (ShardLayout.Slot slot : layout.slots()) {
+      Tensor p = params.get(slot.param()).tensor();
+      Tensor view = views.get(slot.param());
+      Tensor g = p.grad();
+      if (!g.defined() || g.data_ptr().address() != view.data_ptr().address()) {
+        if (g.defined()) {
+          view.add_(g); // keep what a user-made gradient already holds
+        }
+        p.mutable_grad().put(view);
+      }
+    }
+  }
+
+  @Override
+  public void afterBackward() {}
+
+  @Override
+  public Tensor reduced() {
+    int world = comm.worldSize();
+    if (partitioned) {
+      shard = torch.empty(layout.shardNumel()).to(working.scalarType());
+    }
+    List<Pending> pending = new ArrayList<>();
+    List<Runnable> after = new ArrayList<>();
+    for (ShardLayout.Bucket b : layout.buckets()) {
+      Tensor bucket = flat.narrow(0, b.start(), b.paddedNumel());
+      Tensor onWire = wire == working ? bucket : bucket.to(wire.scalarType());
+      long chunk = b.chunk(world);
+      if (!partitioned || !reduceScatter) {
+        pending.add(comm.allReduce(onWire));
+        after.add(
+            () -> {
+              if (onWire != bucket) {
+                bucket.copy_(onWire);
+              }
+              if (partitioned) {
+                shard
+                    .narrow(0, b.shardOffset(), chunk)
+                    .copy_(bucket.narrow(0, comm.rank() * chunk, chunk));
+              }
+            });
+      } else {
+        Tensor out = shard.narrow(0, b.shardOffset(), chunk);
+        Tensor outWire = wire == working ? out : torch.empty(chunk).to(wire.scalarType());
+        pending.add(comm.reduceScatter(outWire, onWire));
+        after.add(
+            () -> {
+              if (outWire != out) {
+                out.copy_(outWire);
+              }
+            });
+      }
+    }
+    for (int i = 0; i < pending.size(); i++) {
+      pending.get(i).await();
+      after.get(i).run();
+    }
+    return partitioned ? shard : flat;
+  }
+
+  @Override
+  public void zero() {
+    flat.zero_();
+    if (shard != null) {
+      shard.close();
+      shard = null;
+    }
+  }
+
+  @Override
+  public long bytes() {
+    return flat.nbytes();
+  }
+
+  @Override
+  public void close() {
+    for (NamedParameter p : params) {
+      p.tensor().mutable_grad().reset();
+    }
+    flat.close();
+    if (shard != null) {
+      shard.close();
+    }
+  }
+}

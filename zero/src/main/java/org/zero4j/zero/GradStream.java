@@ -1,0 +1,218 @@
+package org.zero4j.zero;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.List;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorBase;
+import org.bytedeco.pytorch.VoidTensorHook;
+import org.bytedeco.pytorch.global.torch;
+import org.zero4j.zero.comm.Collectives;
+import org.zero4j.zero.comm.Pending;
+
+/**
+ * Stage 2: gradients are reduce-scattered into this rank's shard while backward is still running,
+ * and full gradients never accumulate.
+ *
+ * <p>A hook on every parameter copies its gradient into its bucket's staging buffer the moment
+ * autograd produces it. When a bucket's last parameter has arrived, the bucket is reduce-scattered
+ * and this rank's chunk is added to the persistent shard gradient, which therefore accumulates over
+ * micro-steps. With {@code overlap_comm} up to two buckets are in flight while backward continues;
+ * without it each bucket is reduced before backward resumes.
+ *
+ * <p>Note [freeing .grad]: a hook runs just before autograd stores the gradient into {@code .grad},
+ * so the copy there is redundant. Each hook frees the {@code .grad} of the parameter hooked before
+ * it (whose store has happened by then), and {@link #afterBackward()} frees the last; at most one
+ * full parameter gradient is alive at a time.
+ *
+ * <p>All ranks must run the same graph, so that buckets complete in the same order everywhere;
+ * buckets with parameters that got no gradient are reduced at the end of backward, in bucket order.
+ */
+final class GradStream implements GradientReducer {
+
+  private static final int MAX_IN_FLIGHT = 2;
+
+  private record InFlight(ShardLayout.Bucket bucket, Tensor staging, Tensor out, Pending pending) {}
+
+  private final List<NamedParameter> params;
+  private final ShardLayout layout;
+  private final Collectives comm;
+  private final Precision working;
+  private final Precision wire;
+  private final boolean reduceScatter;
+  private final boolean overlapComm;
+  private final Tensor shardGrad;
+  private final List<VoidTensorHook> hooks = new ArrayList<>();
+  private final int[] hookHandles;
+  private final Tensor[] staging;
+  private final int[] arrived;
+  private final boolean[] launched;
+  private final Deque<InFlight> inFlight = new ArrayDeque<>();
+  private int lastHooked = -1;
+  private boolean armed;
+  private RuntimeException failure;
+
+  GradStream(
+      List<NamedParameter> params,
+      ShardLayout layout,
+      Collectives comm,
+      Precision working,
+      Precision wire,
+      boolean reduceScatter,
+      boolean overlapComm) {
+    this.params = params;
+    this.layout = layout;
+    this.comm = comm;
+    this.working = working;
+    this.wire = wire;
+    this.reduceScatter = reduceScatter;
+    this.overlapComm = overlapComm;
+    this.shardGrad = torch.zeros(layout.shardNumel()).to(working.scalarType());
+    int buckets = layout.buckets().size();
+    this.staging = new Tensor[buckets];
+    this.arrived = new int[buckets];
+    this.launched = new boolean[buckets];
+    this.hookHandles = new int[params.size()];
+    for (ShardLayout.Slot slot : layout.slots()) {
+      VoidTensorHook hook =
+          new VoidTensorHook() {
+            @Override
+            public void call(TensorBase grad) {
+              onGrad(slot, grad);
+            }
+          };
+      hooks.add(hook);
+      hookHandles[slot.param()] = params.get(slot.param()).tensor().register_hook(hook);
+    }
+  }
+
+  // Note [no exceptions through autograd]: a Java exception thrown inside a native callback cannot
+  // unwind libtorch's engine safely, so hook failures are stored and rethrown after backward.
+  private void onGrad(ShardLayout.Slot slot, TensorBase grad) {
+    if (failure != null) {
+      return;
+    }
+    try {
+      if (!armed) {
+        throw new IllegalStateException(
+            "a gradient for "
+                + params.get(slot.param()).name()
+                + " arrived outside engine.backward(loss); call engine.backward(loss) instead of"
+                + " loss.backward() so that ZeRO stage 2 can reduce it");
+      }
+      releaseLastGrad();
+      ShardLayout.Bucket b = layout.buckets().get(slot.bucket());
+      Tensor buf = stagingFor(b);
+      Tensor g = new Tensor(grad);
+      buf.narrow(0, slot.offset() - b.start(), slot.numel()).view(g.sizes().vec().get()).copy_(g);
+      lastHooked = slot.param();
+      arrived[b.index()]++;
+      if (arrived[b.index()] == b.params().size()) {
+        launch(b);
+      }
+    } catch (RuntimeException e) {
+      failure = e;
+    }
+  }
+
+  private Tensor stagingFor(ShardLayout.Bucket b) {
+    if (staging[b.index()] == null) {
+      staging[b.index()] = torch.zeros(b.paddedNumel()).to(wire.scalarType());
+    }
+    return staging[b.index()];
+  }
+
+  private void releaseLastGrad() {
+    if (lastHooked >= 0) {
+      params.get(lastHooked).tensor().mutable_grad().reset();
+      lastHooked = -1;
+    }
+  }
+
+  private void launch(ShardLayout.Bucket b) {
+    launched[b.index()] = true;
+    Tensor in = stagingFor(b);
+    staging[b.index()] = null;
+    Tensor out;
+    Pending pending;
+    if (reduceScatter) {
+      out = torch.empty(b.chunk(comm.worldSize())).to(wire.scalarType());
+      pending = comm.reduceScatter(out, in);
+    } else {
+      out = null;
+      pending = comm.allReduce(in);
+    }
+    inFlight.addLast(new InFlight(b, in, out, pending));
+    while (inFlight.size() > (overlapComm ? MAX_IN_FLIGHT : 0)) {
+      complete(inFlight.removeFirst());
+    }
+  }
+
+  private void complete(InFlight f) {
+    f.pending().await();
+    long chunk = f.bucket().chunk(comm.worldSize());
+    Tensor mine = f.out() != null ? f.out() : f.staging().narrow(0, comm.rank() * chunk, chunk);
+    shardGrad.narrow(0, f.bucket().shardOffset(), chunk).add_(mine);
+    f.staging().close();
+    if (f.out() != null) {
+      f.out().close();
+    }
+  }
+
+  @Override
+  public void beforeBackward() {
+    armed = true;
+  }
+
+  @Override
+  public void afterBackward() {
+    armed = false;
+    releaseLastGrad();
+    if (failure != null) {
+      RuntimeException e = failure;
+      failure = null;
+      throw e;
+    }
+    for (ShardLayout.Bucket b : layout.buckets()) {
+      if (!launched[b.index()]) {
+        launch(b);
+      }
+    }
+    while (!inFlight.isEmpty()) {
+      complete(inFlight.removeFirst());
+    }
+    for (NamedParameter p : params) {
+      p.tensor().mutable_grad().reset();
+    }
+    java.util.Arrays.fill(arrived, 0);
+    java.util.Arrays.fill(launched, false);
+  }
+
+  @Override
+  public Tensor reduced() {
+    if (failure != null) {
+      throw failure;
+    }
+    return shardGrad;
+  }
+
+  @Override
+  public void zero() {
+    shardGrad.zero_();
+  }
+
+  @Override
+  public long bytes() {
+    return shardGrad.nbytes();
+  }
+
+  @Override
+  public void close() {
+    for (ShardLayout.Slot slot : layout.slots()) {
+      params.get(slot.param()).tensor().remove_hook(hookHandles[slot.param()]);
+    }
+    hooks.clear();
+    shardGrad.close();
+  }
+}
