@@ -9,10 +9,10 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
 /** A two-layer MLP with odd sizes, built identically for a given seed on any thread. */
-final class TinyMlp extends Module {
-  static final int IN = 13;
-  static final int HIDDEN = 17;
-  static final int OUT = 5;
+public final class TinyMlp extends Module {
+  public static final int IN = 13;
+  public static final int HIDDEN = 17;
+  public static final int OUT = 5;
 
   final LinearImpl l1;
   final LinearImpl l2;
@@ -23,20 +23,20 @@ final class TinyMlp extends Module {
   }
 
   /** Builds the model; libtorch's generator is global, so construction is serialised. */
-  static synchronized TinyMlp create(long seed) {
+  public static synchronized TinyMlp create(long seed) {
     torch.manual_seed(seed);
     return new TinyMlp();
   }
 
-  Tensor forward(Tensor x) {
+  public Tensor forward(Tensor x) {
     return l2.forward(torch.tanh(l1.forward(x)));
   }
 
-  Tensor loss(Tensor x, Tensor y) {
+  public Tensor loss(Tensor x, Tensor y) {
     return torch.mse_loss(forward(x), y);
   }
 
-  List<NamedParameter> named() {
+  public List<NamedParameter> named() {
     List<NamedParameter> out = new ArrayList<>();
     StringTensorDict d = named_parameters();
     for (long i = 0; i < d.size(); i++) {
@@ -46,7 +46,7 @@ final class TinyMlp extends Module {
   }
 
   /** Global batch {@code step} of {@code rows} rows: inputs and targets, fixed by the seed. */
-  static synchronized Tensor[] batch(long seed, int step, int rows) {
+  public static synchronized Tensor[] batch(long seed, int step, int rows) {
     torch.manual_seed(seed * 1000 + step);
     return new Tensor[] {torch.randn(rows, IN), torch.randn(rows, OUT)};
   }

@@ -5,13 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import org.bytedeco.pytorch.Adam;
-import org.bytedeco.pytorch.AdamOptions;
-import org.bytedeco.pytorch.AdamW;
-import org.bytedeco.pytorch.AdamWOptions;
-import org.bytedeco.pytorch.Optimizer;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -45,7 +39,7 @@ class ZeroParityTest {
   })
   void matchesSingleProcessLibtorch(int stage, int world, boolean adamW, long bucket) {
     AdamHyperparams hp = new AdamHyperparams(0.01, 0.9, 0.99, 1e-8, 0.1, adamW, true);
-    List<Tensor> expected = reference(hp);
+    List<Tensor> expected = TorchReference.train(hp, STEPS, ROWS, SEED, 0.0, step -> hp.lr());
     List<List<Tensor>> actual =
         LocalRanks.run(
             world,
@@ -81,38 +75,5 @@ class ZeroParityTest {
         assertTrue(diff <= 1e-5, "rank " + r + " param " + i + " differs by " + diff);
       }
     }
-  }
-
-  /** Single-process libtorch optimizer on the full batch: the independent reference. */
-  static List<Tensor> reference(AdamHyperparams hp) {
-    TinyMlp model = TinyMlp.create(SEED);
-    TensorVector params = model.parameters();
-    Optimizer opt;
-    if (hp.adamWMode()) {
-      AdamWOptions o = new AdamWOptions(hp.lr());
-      // Note [tuple layout]: libstdc++ stores std::tuple<double, double> last element first, so
-      // raw index 0 of betas() is beta2 and index 1 is beta1.
-      o.betas().put(0, hp.beta2()).put(1, hp.beta1());
-      o.eps().put(hp.eps());
-      o.weight_decay().put(hp.weightDecay());
-      opt = new AdamW(params, o);
-    } else {
-      AdamOptions o = new AdamOptions(hp.lr());
-      o.betas().put(0, hp.beta2()).put(1, hp.beta1());
-      o.eps().put(hp.eps());
-      o.weight_decay().put(hp.weightDecay());
-      opt = new Adam(params, o);
-    }
-    for (int step = 1; step <= STEPS; step++) {
-      Tensor[] b = TinyMlp.batch(SEED, step, ROWS);
-      opt.zero_grad();
-      model.loss(b[0], b[1]).backward();
-      opt.step();
-    }
-    List<Tensor> out = new ArrayList<>();
-    for (NamedParameter p : model.named()) {
-      out.add(p.tensor().detach().clone());
-    }
-    return out;
   }
 }

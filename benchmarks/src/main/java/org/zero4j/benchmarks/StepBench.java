@@ -1,0 +1,170 @@
+package org.zero4j.benchmarks;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.zero4j.engine.Engine;
+import org.zero4j.engine.Zero4j;
+import org.zero4j.engine.demo.GptConfig;
+import org.zero4j.engine.demo.GptModel;
+import org.zero4j.zero.comm.Collectives;
+import org.zero4j.zero.comm.LocalRanks;
+
+/**
+ * Step time of ZeRO stages 1 and 2 relative to stage 0 (plain data parallel) on the same GPT model,
+ * and bytes communicated per step relative to ZeRO's 2Ψ, on N Gloo ranks in one run.
+ *
+ * <p>Each rank is a thread with its own Gloo group and one intra-op thread, so N ranks use N cores.
+ * Stages run interleaved round by round (0, 1, 2, 0, 1, 2, ...) so that machine noise hits all of
+ * them alike; the ratios are of per-step medians.
+ *
+ * <p>Run: {@code bin/zero4j bench step [--world 2] [--rounds 5] [--steps 6] [--layers 4] [--embd
+ * 128] [--precision fp32|bf16]}
+ */
+public final class StepBench {
+
+  private static final int BLOCK = 64;
+  private static final int MICRO = 8;
+
+  private StepBench() {}
+
+  public static void main(String[] args) {
+    int world = intArg(args, "--world", 2);
+    int rounds = intArg(args, "--rounds", 5);
+    int steps = intArg(args, "--steps", 6);
+    int layers = intArg(args, "--layers", 4);
+    int embd = intArg(args, "--embd", 128);
+    String precision = stringArg(args, "--precision", "fp32");
+    GptConfig gpt = new GptConfig(96, BLOCK, layers, 4, embd, 7);
+    System.out.printf(
+        Locale.ROOT,
+        "StepBench: world=%d layers=%d embd=%d precision=%s micro_batch=%d block=%d rounds=%d"
+            + " steps/round=%d%n",
+        world,
+        layers,
+        embd,
+        precision,
+        MICRO,
+        BLOCK,
+        rounds,
+        steps);
+    List<Result[]> perRank =
+        LocalRanks.run(
+            world, Duration.ofMinutes(10), c -> runRank(c, gpt, precision, rounds, steps));
+    report(perRank.get(0), precision);
+  }
+
+  /** Per stage: step times (ms) and bytes of the last measured step. */
+  private record Result(int stage, double[] stepMillis, long bytesPerStep, long psi) {}
+
+  private static Result[] runRank(
+      Collectives comm, GptConfig gpt, String precision, int rounds, int steps) {
+    torch.set_num_threads(1);
+    Engine[] engines = new Engine[3];
+    GptModel[] models = new GptModel[3];
+    for (int stage = 0; stage <= 2; stage++) {
+      models[stage] = build(gpt);
+      engines[stage] =
+          Zero4j.setup(models[stage]).config(config(stage, precision)).collectives(comm).start();
+    }
+    long psi = models[0].parameterCount();
+    List<List<Double>> times = List.of(new ArrayList<>(), new ArrayList<>(), new ArrayList<>());
+    long[] bytes = new long[3];
+    Tensor x;
+    Tensor y;
+    synchronized (StepBench.class) {
+      torch.manual_seed(100 + comm.rank());
+      x = torch.randint(96, new long[] {MICRO, BLOCK});
+      y = torch.randint(96, new long[] {MICRO, BLOCK});
+    }
+    for (int round = -1; round < rounds; round++) { // round -1 warms up
+      for (int stage = 0; stage <= 2; stage++) {
+        for (int s = 0; s < steps; s++) {
+          comm.barrier();
+          comm.stats().reset();
+          long t0 = System.nanoTime();
+          Tensor loss = models[stage].loss(x, y);
+          engines[stage].backward(loss);
+          engines[stage].step();
+          long t1 = System.nanoTime();
+          bytes[stage] = comm.stats().totalBytes();
+          if (round >= 0) {
+            times.get(stage).add((t1 - t0) / 1e6);
+          }
+          loss.close();
+        }
+      }
+    }
+    Result[] out = new Result[3];
+    for (int stage = 0; stage <= 2; stage++) {
+      double[] t = times.get(stage).stream().mapToDouble(Double::doubleValue).toArray();
+      out[stage] = new Result(stage, t, bytes[stage], psi);
+      engines[stage].close();
+    }
+    return out;
+  }
+
+  private static synchronized GptModel build(GptConfig gpt) {
+    return new GptModel(gpt);
+  }
+
+  private static String config(int stage, String precision) {
+    String p = precision.equals("bf16") ? "\"bf16\": {\"enabled\": true}," : "";
+    return """
+        {"train_micro_batch_size_per_gpu": %d, %s
+         "gradient_clipping": 1.0,
+         "optimizer": {"type": "AdamW", "params": {"lr": 1e-4, "weight_decay": 0.01}},
+         "zero_optimization": {"stage": %d, "overlap_comm": true,
+                               "reduce_bucket_size": 5e5, "allgather_bucket_size": 5e5}}
+        """
+        .formatted(MICRO, p, stage);
+  }
+
+  private static void report(Result[] r, String precision) {
+    int wireBytes = precision.equals("bf16") ? 2 : 4;
+    double base = median(r[0].stepMillis());
+    System.out.printf(Locale.ROOT, "Ψ = %d parameters%n", r[0].psi());
+    System.out.println("stage  median_step_ms  ratio_vs_stage0  bytes/step  ratio_vs_2Ψ");
+    for (Result x : r) {
+      double med = median(x.stepMillis());
+      double twoPsi = 2.0 * x.psi() * wireBytes;
+      System.out.printf(
+          Locale.ROOT,
+          "%5d  %14.2f  %15.3f  %10d  %11.4f%n",
+          x.stage(),
+          med,
+          med / base,
+          x.bytesPerStep(),
+          x.bytesPerStep() / twoPsi);
+    }
+    System.out.println(
+        "(bytes: logical message sizes, see CommStats; 2Ψ is in the wire precision, "
+            + wireBytes
+            + " bytes/element; the norm all-reduce adds 16 bytes at stages 1-2)");
+  }
+
+  private static double median(double[] v) {
+    double[] s = v.clone();
+    Arrays.sort(s);
+    int n = s.length;
+    return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+  }
+
+  private static int intArg(String[] args, String name, int def) {
+    String v = stringArg(args, name, null);
+    return v == null ? def : Integer.parseInt(v);
+  }
+
+  private static String stringArg(String[] args, String name, String def) {
+    for (int i = 0; i + 1 < args.length; i++) {
+      if (args[i].equals(name)) {
+        return args[i + 1];
+      }
+    }
+    return def;
+  }
+}

@@ -1,0 +1,281 @@
+package org.zero4j.engine;
+
+import java.util.List;
+import java.util.OptionalDouble;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.zero4j.engine.config.EngineConfig;
+import org.zero4j.engine.config.Fp16Config;
+import org.zero4j.engine.schedule.LrSchedule;
+import org.zero4j.kernels.adam.AdamHyperparams;
+import org.zero4j.kernels.adam.FlatAdam;
+import org.zero4j.zero.MemoryBreakdown;
+import org.zero4j.zero.NamedParameter;
+import org.zero4j.zero.Precision;
+import org.zero4j.zero.StepResult;
+import org.zero4j.zero.ZeroOptimizer;
+import org.zero4j.zero.comm.Collectives;
+import org.zero4j.zero.comm.CommStats;
+import org.zero4j.zero.precision.LossScaler;
+
+/**
+ * The training engine: the user keeps their loop and calls {@link #backward(Tensor)} and {@link
+ * #step()} once per micro-batch. The engine accumulates gradients, and at each accumulation
+ * boundary reduces them across ranks, unscales, checks for overflow, clips, updates through ZeRO,
+ * and advances the learning-rate schedule, with DeepSpeed's semantics.
+ */
+public final class Engine implements AutoCloseable {
+
+  private final EngineConfig config;
+  private final Collectives comm;
+  private final boolean ownsComm;
+  private final ZeroOptimizer zero;
+  private final LossScaler scaler;
+  private final AdamHyperparams baseHp;
+  private final LrSchedule schedule;
+  private final StepReport report;
+  private long microSteps;
+  private long globalSteps;
+  private long appliedSteps;
+  private long skippedSteps;
+  private double lastGradNorm = Double.NaN;
+
+  Engine(
+      List<NamedParameter> params,
+      EngineConfig config,
+      Collectives comm,
+      boolean ownsComm,
+      FlatAdam adam) {
+    refuseUnsupported(config);
+    this.config = config;
+    this.comm = comm;
+    this.ownsComm = ownsComm;
+    this.baseHp = config.optimizer().hyperparams();
+    this.schedule = config.scheduler() == null ? null : config.scheduler().build(baseHp.lr());
+    Precision working = config.precision();
+    convert(params, working);
+    Precision wire =
+        config.communicationDataType() == null ? working : config.communicationDataType();
+    var z = config.zero();
+    this.zero =
+        new ZeroOptimizer(
+            params,
+            new ZeroOptimizer.Options(
+                z.stage(),
+                working,
+                wire,
+                z.reduceBucketSize(),
+                z.allgatherBucketSize(),
+                z.overlapComm(),
+                z.reduceScatter(),
+                z.allgatherPartitions()),
+            comm,
+            adam);
+    this.scaler = scalerFor(config.fp16());
+    this.report = new StepReport(config, comm.rank());
+  }
+
+  private static void refuseUnsupported(EngineConfig config) {
+    if (!config.unsupportedFeatures().isEmpty()) {
+      throw new IllegalArgumentException(
+          "this config is valid for DeepSpeed but uses features zero4j does not support yet: "
+              + String.join("; ", config.unsupportedFeatures()));
+    }
+    if (config.optimizer() == null) {
+      throw new IllegalArgumentException(
+          "the config has no \"optimizer\" block; add {\"type\": \"AdamW\", \"params\": {\"lr\":"
+              + " ...}} (zero4j's engine always owns the optimizer)");
+    }
+  }
+
+  // DeepSpeed converts the module to the 16-bit type at initialize; the fp32 master weights are
+  // then made from these 16-bit values.
+  private static void convert(List<NamedParameter> params, Precision working) {
+    for (NamedParameter p : params) {
+      Tensor t = p.tensor();
+      if (t.scalar_type().value != working.scalarType().value) {
+        t.set_data(t.detach().to(working.scalarType()));
+      }
+    }
+  }
+
+  private static LossScaler scalerFor(Fp16Config fp16) {
+    if (!fp16.enabled()) {
+      return LossScaler.none();
+    }
+    if (fp16.lossScale() > 0) {
+      return LossScaler.fixed(fp16.lossScale());
+    }
+    return LossScaler.dynamic(
+        fp16.initialScalePower(),
+        fp16.lossScaleWindow(),
+        fp16.hysteresis(),
+        fp16.consecutiveHysteresis(),
+        fp16.minLossScale());
+  }
+
+  /**
+   * Back-propagates one micro-batch's loss, scaled by {@code 1 / gradient_accumulation_steps} and
+   * by the fp16 loss scale.
+   *
+   * @throws IllegalStateException if the loss is NaN or infinite outside fp16 (with fp16 an
+   *     overflow is handled by skipping the step)
+   */
+  public void backward(Tensor loss) {
+    double value = loss.detach().to(torch.ScalarType.Double).item_double();
+    if (!Double.isFinite(value) && config.precision() != Precision.FP16) {
+      throw new IllegalStateException(
+          "loss is "
+              + value
+              + " at global step "
+              + globalSteps
+              + " on rank "
+              + comm.rank()
+              + "; lower the learning rate, enable gradient_clipping, or check the input data,"
+              + " then resume from the last checkpoint");
+    }
+    report.addLoss(value);
+    long t0 = System.nanoTime();
+    zero.beforeBackward();
+    double factor = scaler.scale() / config.gradientAccumulationSteps();
+    try (Tensor scaled = loss.mul(new Scalar(factor))) {
+      scaled.backward();
+    }
+    zero.afterBackward();
+    report.addBackwardNanos(System.nanoTime() - t0);
+  }
+
+  /**
+   * Call after every {@link #backward(Tensor)}: acts only at the gradient accumulation boundary,
+   * where it reduces, unscales, checks overflow, clips, updates, steps the LR schedule and zeroes
+   * the gradients.
+   */
+  public void step() {
+    if (isGradientAccumulationBoundary()) {
+      long t0 = System.nanoTime();
+      AdamHyperparams hp = currentHyperparams();
+      StepResult r = zero.step(hp, appliedSteps + 1, scaler.scale(), config.gradientClipping());
+      lastGradNorm = r.gradNorm();
+      scaler.update(r.skipped());
+      if (r.skipped()) {
+        skippedSteps++;
+      } else {
+        appliedSteps++;
+      }
+      globalSteps++;
+      report.afterStep(this, System.nanoTime() - t0, r.skipped());
+    }
+    microSteps++;
+  }
+
+  private AdamHyperparams currentHyperparams() {
+    if (schedule == null) {
+      return baseHp;
+    }
+    double lr = schedule.lrAt(appliedSteps);
+    OptionalDouble beta1 = schedule.beta1At(appliedSteps);
+    AdamHyperparams hp = baseHp.withLr(lr);
+    if (beta1.isPresent()) {
+      hp =
+          new AdamHyperparams(
+              lr,
+              beta1.getAsDouble(),
+              hp.beta2(),
+              hp.eps(),
+              hp.weightDecay(),
+              hp.adamWMode(),
+              hp.biasCorrection());
+    }
+    return hp;
+  }
+
+  /** True when the next {@link #step()} will update the parameters. */
+  public boolean isGradientAccumulationBoundary() {
+    return (microSteps + 1) % config.gradientAccumulationSteps() == 0;
+  }
+
+  /** The learning rate the next optimizer step will use. */
+  public double getLr() {
+    return currentHyperparams().lr();
+  }
+
+  /** The global gradient norm of the last step (before clipping), NaN before the first. */
+  public double getGlobalGradNorm() {
+    return lastGradNorm;
+  }
+
+  /** The current fp16 loss scale (1 without fp16). */
+  public double lossScale() {
+    return scaler.scale();
+  }
+
+  /** Steps skipped because gradients overflowed. */
+  public long skippedSteps() {
+    return skippedSteps;
+  }
+
+  /** Optimizer steps taken or skipped (DeepSpeed's {@code global_steps}). */
+  public long globalSteps() {
+    return globalSteps;
+  }
+
+  /** Micro-steps ({@code step()} calls) so far. */
+  public long microSteps() {
+    return microSteps;
+  }
+
+  /** This rank. */
+  public int rank() {
+    return comm.rank();
+  }
+
+  /** Number of data-parallel ranks. */
+  public int worldSize() {
+    return comm.worldSize();
+  }
+
+  /** The resolved config. */
+  public EngineConfig config() {
+    return config;
+  }
+
+  /** Bytes of model state held by this rank, per kind. */
+  public MemoryBreakdown memoryBreakdown() {
+    return zero.memory();
+  }
+
+  /** Bytes communicated by this rank, per collective. */
+  public CommStats commStats() {
+    return comm.stats();
+  }
+
+  /** The ZeRO optimizer (for checkpointing and inspection). */
+  public ZeroOptimizer zeroOptimizer() {
+    return zero;
+  }
+
+  /**
+   * The mean of {@code value} over all ranks, for logging a loss or metric; every rank must call it
+   * at the same point.
+   */
+  public double meanOverRanks(double value) {
+    if (comm.worldSize() == 1) {
+      return value;
+    }
+    try (Tensor t = torch.full(new long[] {1}, new Scalar(value));
+        Tensor d = t.to(torch.ScalarType.Double)) {
+      comm.allReduce(d).await();
+      return d.item_double() / comm.worldSize();
+    }
+  }
+
+  @Override
+  public void close() {
+    report.close();
+    zero.close();
+    if (ownsComm) {
+      comm.close();
+    }
+  }
+}

@@ -1,0 +1,153 @@
+package org.zero4j.engine;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import org.bytedeco.pytorch.Module;
+import org.bytedeco.pytorch.StringTensorDict;
+import org.bytedeco.pytorch.Tensor;
+import org.zero4j.engine.config.AutoValues;
+import org.zero4j.engine.config.EngineConfig;
+import org.zero4j.engine.launch.DistEnv;
+import org.zero4j.engine.launch.IntraOpThreads;
+import org.zero4j.kernels.adam.FlatAdam;
+import org.zero4j.kernels.adam.TorchAdam;
+import org.zero4j.zero.NamedParameter;
+import org.zero4j.zero.comm.Collectives;
+import org.zero4j.zero.comm.CommSpec;
+
+/**
+ * zero4j's {@code deepspeed.initialize}: builds an {@link Engine} from a model and a DeepSpeed JSON
+ * config.
+ *
+ * <pre>{@code
+ * Engine engine = Zero4j.initialize(model, Path.of("ds_config.json"));
+ * for (Batch b : batches) {
+ *   Tensor loss = model.loss(b.x(), b.y());
+ *   engine.backward(loss);
+ *   engine.step();
+ * }
+ * }</pre>
+ *
+ * <p>The rank and world size come from the launcher's environment (RANK, WORLD_SIZE, MASTER_ADDR,
+ * MASTER_PORT, or SLURM's / Open MPI's variables); {@link #setup(Module)} lets tests and embedding
+ * programs pass their own {@link Collectives}, "auto" values and optimizer kernel.
+ */
+public final class Zero4j {
+
+  private Zero4j() {}
+
+  /** Initializes from a config file, with ranks from the environment and no "auto" hints. */
+  public static Engine initialize(Module model, Path config) {
+    return setup(model).config(config).start();
+  }
+
+  /** Starts a setup for {@code model}; its trainable parameters are taken over by the engine. */
+  public static Setup setup(Module model) {
+    return new Setup(named(model));
+  }
+
+  /** Starts a setup for explicitly named parameters. */
+  public static Setup setup(List<NamedParameter> parameters) {
+    return new Setup(List.copyOf(parameters));
+  }
+
+  /** Builder for an {@link Engine}. */
+  public static final class Setup {
+    private final List<NamedParameter> params;
+    private Path configFile;
+    private String configJson;
+    private AutoValues autos = AutoValues.NONE;
+    private Collectives comm;
+    private FlatAdam adam = new TorchAdam();
+
+    private Setup(List<NamedParameter> params) {
+      this.params = params;
+    }
+
+    /** The DeepSpeed JSON config file. */
+    public Setup config(Path file) {
+      this.configFile = Objects.requireNonNull(file);
+      this.configJson = null;
+      return this;
+    }
+
+    /** The DeepSpeed JSON config as a string. */
+    public Setup config(String json) {
+      this.configJson = Objects.requireNonNull(json);
+      this.configFile = null;
+      return this;
+    }
+
+    /** What the program knows for the config's "auto" values (micro batch, lr, total steps...). */
+    public Setup autos(AutoValues values) {
+      this.autos = Objects.requireNonNull(values);
+      return this;
+    }
+
+    /** An already connected group (tests, {@code LocalRanks}); the engine will not close it. */
+    public Setup collectives(Collectives group) {
+      this.comm = Objects.requireNonNull(group);
+      return this;
+    }
+
+    /** The optimizer kernel for the partitioned update (default: libtorch ops). */
+    public Setup adam(FlatAdam kernel) {
+      this.adam = Objects.requireNonNull(kernel);
+      return this;
+    }
+
+    /** Connects (if needed), validates the config for the world size and builds the engine. */
+    public Engine start() {
+      if (configFile == null && configJson == null) {
+        throw new IllegalArgumentException(
+            "no DeepSpeed config given; pass a JSON file or string to Setup.config(...)");
+      }
+      boolean ownsComm = comm == null;
+      Collectives group = comm;
+      if (group == null) {
+        IntraOpThreads.apply();
+        DistEnv env = DistEnv.fromSystem();
+        EngineConfig probe = load(env.worldSize());
+        group =
+            Collectives.connect(
+                new CommSpec(
+                    env.rank(),
+                    env.worldSize(),
+                    env.masterAddr(),
+                    env.masterPort(),
+                    Duration.ofSeconds(probe.collectiveTimeoutSeconds())));
+      }
+      try {
+        EngineConfig config = load(group.worldSize());
+        return new Engine(params, config, group, ownsComm, adam);
+      } catch (RuntimeException e) {
+        if (ownsComm) {
+          group.close();
+        }
+        throw e;
+      }
+    }
+
+    private EngineConfig load(int worldSize) {
+      return configFile != null
+          ? EngineConfig.load(configFile, worldSize, autos)
+          : EngineConfig.load(configJson, worldSize, autos);
+    }
+  }
+
+  /** The trainable parameters of {@code model} with their dotted names, in registration order. */
+  public static List<NamedParameter> named(Module model) {
+    List<NamedParameter> out = new ArrayList<>();
+    StringTensorDict dict = model.named_parameters(true);
+    for (long i = 0; i < dict.size(); i++) {
+      Tensor t = dict.get(i).value();
+      if (t.requires_grad()) {
+        out.add(new NamedParameter(dict.get(i).key().getString(), t));
+      }
+    }
+    return out;
+  }
+}
