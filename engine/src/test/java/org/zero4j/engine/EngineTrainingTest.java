@@ -63,17 +63,26 @@ class EngineTrainingTest {
 
   @Test
   void warmupDecayScheduleDrivesTheUpdate() {
-    // DeepSpeed's WarmupDecayLR, linear warm-up: lr(s) = min + (max - min) * s / warmup for
-    // s < warmup, then linear decay to 0 at total_num_steps.
+    // DeepSpeed's WarmupDecayLR with linear warm-up, as DeepSpeed applies it: the first optimizer
+    // step runs at warmup_min_lr (set when the scheduler is built); after s applied steps the
+    // scheduler has stepped to iteration i = s - 1, with gamma = i / W during warm-up and
+    // max(0, (T - i) / max(1, T - W)) after it, and lr = min + (max - min) * gamma.
     double min = 0.001;
     double max = 0.02;
     int warmup = 4;
     int total = 10;
     java.util.function.LongToDoubleFunction lr =
-        s ->
-            s < warmup
-                ? min + (max - min) * s / warmup
-                : max * Math.max(0.0, (double) (total - s) / (total - warmup));
+        s -> {
+          if (s == 0) {
+            return min;
+          }
+          long i = s - 1;
+          double gamma =
+              i < warmup
+                  ? (double) i / warmup
+                  : Math.max(0.0, (double) (total - i) / Math.max(1, total - warmup));
+          return min + (max - min) * gamma;
+        };
     String sched =
         """
         "scheduler": {"type": "WarmupDecayLR",

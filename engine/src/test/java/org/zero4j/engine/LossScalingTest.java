@@ -44,10 +44,11 @@ class LossScalingTest {
               for (int step = 1; step <= 8; step++) {
                 Tensor[] b = TinyMlp.batch(RankRuns.SEED, step, RankRuns.ROWS);
                 int rows = RankRuns.ROWS / 2;
+                var dtype = model.l1.weight().scalar_type();
                 Tensor loss =
                     model.loss(
-                        b[0].narrow(0, (long) comm.rank() * rows, rows),
-                        b[1].narrow(0, (long) comm.rank() * rows, rows));
+                        b[0].narrow(0, (long) comm.rank() * rows, rows).to(dtype),
+                        b[1].narrow(0, (long) comm.rank() * rows, rows).to(dtype));
                 // Only rank 1 overflows: the skip decision must still be global.
                 if ((step == 3 || step == 4) && comm.rank() == 1) {
                   loss = loss.mul(new Scalar(bad));

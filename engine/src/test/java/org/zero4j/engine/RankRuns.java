@@ -32,6 +32,8 @@ final class RankRuns {
           TinyMlp model = TinyMlp.create(SEED);
           Engine engine = Zero4j.setup(model.named()).config(json).collectives(comm).start();
           int gas = engine.config().gradientAccumulationSteps();
+          // inputs follow the model's (possibly converted) dtype, as a user's data loader would
+          var dtype = model.l1.weight().scalar_type();
           int perRank = ROWS / world;
           int micro = perRank / gas;
           List<Double> lrs = new ArrayList<>();
@@ -41,7 +43,10 @@ final class RankRuns {
             lrs.add(engine.getLr());
             for (int m = 0; m < gas; m++) {
               long start = (long) comm.rank() * perRank + (long) m * micro;
-              Tensor loss = model.loss(b[0].narrow(0, start, micro), b[1].narrow(0, start, micro));
+              Tensor loss =
+                  model.loss(
+                      b[0].narrow(0, start, micro).to(dtype),
+                      b[1].narrow(0, start, micro).to(dtype));
               engine.backward(edit == null ? loss : edit.apply(step, loss));
               engine.step();
             }

@@ -14,8 +14,8 @@ public final class TinyMlp extends Module {
   public static final int HIDDEN = 17;
   public static final int OUT = 5;
 
-  final LinearImpl l1;
-  final LinearImpl l2;
+  public final LinearImpl l1;
+  public final LinearImpl l2;
 
   private TinyMlp() {
     l1 = register_module("l1", new LinearImpl(IN, HIDDEN));

@@ -4,6 +4,7 @@ import java.io.PrintStream;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.zero4j.engine.config.ConfigCheckCommand;
 import org.zero4j.engine.launch.LaunchOptions;
 import org.zero4j.engine.launch.Launcher;
 
@@ -32,6 +33,10 @@ public final class Zero4jCli {
         "launch",
         "start N local JVM ranks of a main class (see 'zero4j launch --help')",
         this::launch);
+    register(
+        "config check",
+        "FILE [--world-size N]: validate a DeepSpeed JSON config and print it resolved",
+        args -> ConfigCheckCommand.run(args, out, err));
     register("help", "print this list", args -> usage(out, 0));
   }
 
