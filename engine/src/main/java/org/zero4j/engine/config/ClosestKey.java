@@ -14,7 +14,8 @@ final class ClosestKey {
     String best = null;
     int bestDistance = Integer.MAX_VALUE;
     for (String k : known) {
-      int d = distance(typo.toLowerCase(java.util.Locale.ROOT), k);
+      int d =
+          distance(typo.toLowerCase(java.util.Locale.ROOT), k.toLowerCase(java.util.Locale.ROOT));
       if (d < bestDistance) {
         bestDistance = d;
         best = k;

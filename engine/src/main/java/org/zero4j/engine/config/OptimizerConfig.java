@@ -93,7 +93,8 @@ public record OptimizerConfig(String type, AdamHyperparams hyperparams, boolean 
               + " \"gradient_clipping\" instead");
     }
     boolean torchAdam = params.bool("torch_adam", false);
-    boolean adamWMode = lower.equals("adamw") || params.bool("adam_w_mode", true);
+    boolean adamWModeParam = params.bool("adam_w_mode", true);
+    boolean adamWMode = lower.equals("adamw") || adamWModeParam;
     double lr = params.number("lr", 1e-3);
     double[] betas = params.numbers("betas");
     if (betas == null) {
