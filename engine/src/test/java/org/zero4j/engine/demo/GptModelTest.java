@@ -30,7 +30,7 @@ class GptModelTest {
 
   @BeforeAll
   static void threads() {
-    torch.set_num_threads(2);
+    torch.set_num_threads(1);
   }
 
   @Test
