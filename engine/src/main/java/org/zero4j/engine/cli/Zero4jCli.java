@@ -37,6 +37,10 @@ public final class Zero4jCli {
         "config check",
         "FILE [--world-size N]: validate a DeepSpeed JSON config and print it resolved",
         args -> ConfigCheckCommand.run(args, out, err));
+    register(
+        "demo",
+        "train the demo GPT on N local ranks from a DeepSpeed config (default: 2 ranks, ZeRO-2)",
+        new DemoCommand(out, err));
     register("help", "print this list", args -> usage(out, 0));
   }
 
