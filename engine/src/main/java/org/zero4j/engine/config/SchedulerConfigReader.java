@@ -105,6 +105,16 @@ final class SchedulerConfigReader {
                       p.bool("lr_range_test_staircase", false));
         };
     p.rejectUnknown();
+    long warmup = p.integer("warmup_num_steps", 1000);
+    if (p.has("total_num_steps") && p.integer("total_num_steps") < warmup) {
+      f.warn(
+          p.key("total_num_steps")
+              + " "
+              + p.integer("total_num_steps")
+              + " is less than warmup_num_steps "
+              + warmup
+              + ", as DeepSpeed warns too");
+    }
     return c;
   }
 
