@@ -1,7 +1,6 @@
 package org.zero4j.engine;
 
 import java.util.List;
-import java.util.OptionalDouble;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
@@ -69,7 +68,8 @@ public final class Engine implements AutoCloseable {
                 z.allgatherBucketSize(),
                 z.overlapComm(),
                 z.reduceScatter(),
-                z.allgatherPartitions()),
+                z.allgatherPartitions(),
+                z.ignoreUnusedParameters()),
             comm,
             adam);
     this.scaler = scalerFor(config.fp16());
@@ -173,21 +173,15 @@ public final class Engine implements AutoCloseable {
     if (schedule == null) {
       return baseHp;
     }
-    double lr = schedule.lrAt(appliedSteps);
-    OptionalDouble beta1 = schedule.beta1At(appliedSteps);
-    AdamHyperparams hp = baseHp.withLr(lr);
-    if (beta1.isPresent()) {
-      hp =
-          new AdamHyperparams(
-              lr,
-              beta1.getAsDouble(),
-              hp.beta2(),
-              hp.eps(),
-              hp.weightDecay(),
-              hp.adamWMode(),
-              hp.biasCorrection());
-    }
-    return hp;
+    // OneCycle with cycle_momentum sets beta1 per step and pins beta2, as DeepSpeed does.
+    return new AdamHyperparams(
+        schedule.lrAt(appliedSteps),
+        schedule.beta1At(appliedSteps).orElse(baseHp.beta1()),
+        schedule.beta2At(appliedSteps).orElse(baseHp.beta2()),
+        baseHp.eps(),
+        baseHp.weightDecay(),
+        baseHp.adamWMode(),
+        baseHp.biasCorrection());
   }
 
   /** True when the next {@link #step()} will update the parameters. */

@@ -42,6 +42,8 @@ final class GradStream implements GradientReducer {
   private final Precision wire;
   private final boolean reduceScatter;
   private final boolean overlapComm;
+  private final boolean ignoreUnused;
+  private final boolean[] gotGrad;
   private final Tensor shardGrad;
   private final List<VoidTensorHook> hooks = new ArrayList<>();
   private final int[] hookHandles;
@@ -60,7 +62,8 @@ final class GradStream implements GradientReducer {
       Precision working,
       Precision wire,
       boolean reduceScatter,
-      boolean overlapComm) {
+      boolean overlapComm,
+      boolean ignoreUnused) {
     this.params = params;
     this.layout = layout;
     this.comm = comm;
@@ -68,6 +71,8 @@ final class GradStream implements GradientReducer {
     this.wire = wire;
     this.reduceScatter = reduceScatter;
     this.overlapComm = overlapComm;
+    this.ignoreUnused = ignoreUnused;
+    this.gotGrad = new boolean[params.size()];
     this.shardGrad = torch.zeros(layout.shardNumel()).to(working.scalarType());
     int buckets = layout.buckets().size();
     this.staging = new Tensor[buckets];
@@ -107,6 +112,7 @@ final class GradStream implements GradientReducer {
       Tensor g = new Tensor(grad);
       buf.narrow(0, slot.offset() - b.start(), slot.numel()).view(g.sizes().vec().get()).copy_(g);
       lastHooked = slot.param();
+      gotGrad[slot.param()] = true;
       arrived[b.index()]++;
       if (arrived[b.index()] == b.params().size()) {
         launch(b);
@@ -174,6 +180,9 @@ final class GradStream implements GradientReducer {
       failure = null;
       throw e;
     }
+    if (!ignoreUnused) {
+      refuseUnusedParameters();
+    }
     for (ShardLayout.Bucket b : layout.buckets()) {
       if (!launched[b.index()]) {
         launch(b);
@@ -186,7 +195,26 @@ final class GradStream implements GradientReducer {
       p.tensor().mutable_grad().reset();
     }
     java.util.Arrays.fill(arrived, 0);
+    java.util.Arrays.fill(gotGrad, false);
     java.util.Arrays.fill(launched, false);
+  }
+
+  private void refuseUnusedParameters() {
+    List<String> unused = new ArrayList<>();
+    for (int i = 0; i < params.size(); i++) {
+      if (!gotGrad[i] && params.get(i).tensor().numel() > 0) {
+        unused.add(params.get(i).name());
+      }
+    }
+    if (!unused.isEmpty()) {
+      java.util.Arrays.fill(gotGrad, false);
+      throw new IllegalStateException(
+          "parameters "
+              + unused
+              + " received no gradient in this backward; set"
+              + " zero_optimization.ignore_unused_parameters to true to treat them as zero, or"
+              + " freeze them (requires_grad=false) before initialize");
+    }
   }
 
   @Override

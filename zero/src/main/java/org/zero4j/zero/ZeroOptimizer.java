@@ -45,6 +45,8 @@ public final class ZeroOptimizer implements AutoCloseable {
    * @param reduceScatter reduce with reduce-scatter (true) or all-reduce then slice (false)
    * @param allgatherPartitions gather updated shards with all-gather (true) or one broadcast per
    *     rank (false)
+   * @param ignoreUnusedParameters stage 2: treat a parameter that got no gradient in a backward as
+   *     having a zero gradient (true), or fail naming it (false)
    */
   public record Options(
       int stage,
@@ -54,7 +56,8 @@ public final class ZeroOptimizer implements AutoCloseable {
       long allgatherBucketNumel,
       boolean overlapComm,
       boolean reduceScatter,
-      boolean allgatherPartitions) {
+      boolean allgatherPartitions,
+      boolean ignoreUnusedParameters) {
 
     public Options {
       if (stage < 0 || stage > 2) {
@@ -108,7 +111,8 @@ public final class ZeroOptimizer implements AutoCloseable {
                 options.working(),
                 options.wire(),
                 options.reduceScatter(),
-                options.overlapComm())
+                options.overlapComm(),
+                options.ignoreUnusedParameters())
             : new GradBuffer(
                 this.params,
                 layout,
