@@ -3,10 +3,12 @@ package org.zero4j.engine.demo;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.SplittableRandom;
 import org.bytedeco.pytorch.Tensor;
 import org.junit.jupiter.api.Test;
+import org.zero4j.engine.data.DistributedSampler;
 
 class TextBatchesTest {
 
@@ -39,6 +41,25 @@ class TextBatchesTest {
       Tensor y = batch.y();
       assertEquals(tokens[40], GptModelTest.longs(y)[7]);
     }
+  }
+
+  @Test
+  void ranksOfADistributedSamplerReadDisjointText() {
+    String text = DemoCorpus.text();
+    TextBatches batches = new TextBatches(CharTokenizer.fromText(text).encode(text), 16);
+    java.util.Set<Long> offsets = new java.util.HashSet<>();
+    for (int rank = 0; rank < 2; rank++) {
+      DistributedSampler sampler =
+          new DistributedSampler(batches.numSamples(), 2, rank, true, 1, true);
+      int[] indices = sampler.batches(4).next();
+      try (TextBatches.Batch batch = batches.batch(indices)) {
+        assertArrayEquals(new long[] {4, 16}, GptModelTest.shape(batch.y()));
+      }
+      for (int i : indices) {
+        assertTrue(offsets.add(batches.offset(i)), "offset " + batches.offset(i) + " read twice");
+      }
+    }
+    assertEquals(8, offsets.size());
   }
 
   @Test
