@@ -143,7 +143,9 @@ public final class Zero4j {
     List<NamedParameter> out = new ArrayList<>();
     StringTensorDict dict = model.named_parameters(true);
     for (long i = 0; i < dict.size(); i++) {
-      Tensor t = dict.get(i).value();
+      // Note [owning handles]: value() points into the dict's storage, which is freed with the
+      // dict; the copy constructor takes a reference of its own on the parameter.
+      Tensor t = new Tensor(dict.get(i).value());
       if (t.requires_grad()) {
         out.add(new NamedParameter(dict.get(i).key().getString(), t));
       }

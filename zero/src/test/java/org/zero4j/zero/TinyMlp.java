@@ -40,7 +40,7 @@ public final class TinyMlp extends Module {
     List<NamedParameter> out = new ArrayList<>();
     StringTensorDict d = named_parameters();
     for (long i = 0; i < d.size(); i++) {
-      out.add(new NamedParameter(d.get(i).key().getString(), d.get(i).value()));
+      out.add(new NamedParameter(d.get(i).key().getString(), new Tensor(d.get(i).value())));
     }
     return out;
   }

@@ -48,7 +48,15 @@ class ZeroParityTest {
               TinyMlp model = TinyMlp.create(SEED);
               ZeroOptimizer.Options opts =
                   new ZeroOptimizer.Options(
-                      stage, Precision.FP32, Precision.FP32, bucket, bucket, true, true, true, true);
+                      stage,
+                      Precision.FP32,
+                      Precision.FP32,
+                      bucket,
+                      bucket,
+                      true,
+                      true,
+                      true,
+                      true);
               try (ZeroOptimizer zero =
                   new ZeroOptimizer(model.named(), opts, comm, new TorchAdam())) {
                 int local = ROWS / world;
