@@ -70,9 +70,10 @@ class LossScalingTest {
               engine.close();
               return seen;
             });
-    // DeepSpeed's rule with hysteresis 1: halve at each overflow (steps 3, 4), then double once
-    // loss_scale_window (3) clean iterations have passed since the last overflow (after step 7).
-    List<Double> expected = List.of(256.0, 256.0, 256.0, 128.0, 64.0, 64.0, 64.0, 128.0, 128.0);
+    // DeepSpeed's current rule with hysteresis 1: halve at each overflow (iterations 2 and 3,
+    // i.e. steps 3 and 4), then double when stable_interval = cur_iter - last_overflow_iter - 1
+    // is a positive multiple of loss_scale_window (3): at iteration 7, after step 8.
+    List<Double> expected = List.of(256.0, 256.0, 256.0, 128.0, 64.0, 64.0, 64.0, 64.0, 128.0);
     assertEquals(expected, scales.get(0));
     assertEquals(expected, scales.get(1));
   }
