@@ -45,12 +45,13 @@ public final class Engine implements AutoCloseable {
       EngineConfig config,
       Collectives comm,
       boolean ownsComm,
-      FlatAdam adam) {
+      FlatAdam adam,
+      AdamHyperparams hyperparams) {
     refuseUnsupported(config);
     this.config = config;
     this.comm = comm;
     this.ownsComm = ownsComm;
-    this.baseHp = config.optimizer().hyperparams();
+    this.baseHp = hyperparams;
     this.schedule = config.scheduler() == null ? null : config.scheduler().build(baseHp.lr());
     Precision working = config.precision();
     convert(params, working);
@@ -81,11 +82,6 @@ public final class Engine implements AutoCloseable {
       throw new IllegalArgumentException(
           "this config is valid for DeepSpeed but uses features zero4j does not support yet: "
               + String.join("; ", config.unsupportedFeatures()));
-    }
-    if (config.optimizer() == null) {
-      throw new IllegalArgumentException(
-          "the config has no \"optimizer\" block; add {\"type\": \"AdamW\", \"params\": {\"lr\":"
-              + " ...}} (zero4j's engine always owns the optimizer)");
     }
   }
 

@@ -12,6 +12,7 @@ import org.zero4j.engine.config.AutoValues;
 import org.zero4j.engine.config.EngineConfig;
 import org.zero4j.engine.launch.DistEnv;
 import org.zero4j.engine.launch.IntraOpThreads;
+import org.zero4j.kernels.adam.AdamHyperparams;
 import org.zero4j.kernels.adam.FlatAdam;
 import org.zero4j.kernels.adam.TorchAdam;
 import org.zero4j.zero.NamedParameter;
@@ -62,6 +63,7 @@ public final class Zero4j {
     private AutoValues autos = AutoValues.NONE;
     private Collectives comm;
     private FlatAdam adam = new TorchAdam();
+    private AdamHyperparams clientOptimizer;
 
     private Setup(List<NamedParameter> params) {
       this.params = params;
@@ -99,6 +101,15 @@ public final class Zero4j {
       return this;
     }
 
+    /**
+     * The optimizer when the config has no {@code optimizer} block (DeepSpeed's client optimizer,
+     * {@code deepspeed.initialize(optimizer=...)}); giving both is an error, as in DeepSpeed.
+     */
+    public Setup optimizer(AdamHyperparams hyperparams) {
+      this.clientOptimizer = Objects.requireNonNull(hyperparams);
+      return this;
+    }
+
     /** Connects (if needed), validates the config for the world size and builds the engine. */
     public Engine start() {
       if (configFile == null && configJson == null) {
@@ -122,13 +133,31 @@ public final class Zero4j {
       }
       try {
         EngineConfig config = load(group.worldSize());
-        return new Engine(params, config, group, ownsComm, adam);
+        return new Engine(params, config, group, ownsComm, adam, optimizerFor(config));
       } catch (RuntimeException e) {
         if (ownsComm) {
           group.close();
         }
         throw e;
       }
+    }
+
+    private AdamHyperparams optimizerFor(EngineConfig config) {
+      if (config.optimizer() != null && clientOptimizer != null) {
+        throw new IllegalArgumentException(
+            "the config has an \"optimizer\" block and the program also passed an optimizer;"
+                + " keep one of them, as DeepSpeed requires");
+      }
+      if (config.optimizer() != null) {
+        return config.optimizer().hyperparams();
+      }
+      if (clientOptimizer != null) {
+        return clientOptimizer;
+      }
+      throw new IllegalArgumentException(
+          "the config has no \"optimizer\" block and the program passed none; add"
+              + " {\"type\": \"AdamW\", \"params\": {\"lr\": ...}} to the config, or call"
+              + " Setup.optimizer(...)");
     }
 
     private EngineConfig load(int worldSize) {

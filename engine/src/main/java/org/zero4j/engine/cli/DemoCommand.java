@@ -5,7 +5,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import org.zero4j.engine.config.AutoValues;
 import org.zero4j.engine.config.EngineConfig;
 import org.zero4j.engine.demo.DemoTraining;
 import org.zero4j.engine.launch.LaunchOptions;
@@ -58,7 +57,7 @@ final class DemoCommand implements Subcommand {
         throw new IllegalArgumentException("--config " + file + " does not exist or is unreadable");
       }
       // Fail once here, with the config's own message, rather than once per rank.
-      EngineConfig.load(file, nproc, AutoValues.NONE.withTotalSteps((long) steps));
+      EngineConfig.load(file, nproc, DemoTraining.autos(steps));
       rankArgs.addAll(List.of("--config", file.toString()));
     }
     List<String> launch = new ArrayList<>(List.of("--nproc", Integer.toString(nproc), "--"));

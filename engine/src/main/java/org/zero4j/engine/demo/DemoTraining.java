@@ -1,5 +1,6 @@
 package org.zero4j.engine.demo;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -12,6 +13,7 @@ import org.zero4j.engine.Engine;
 import org.zero4j.engine.Zero4j;
 import org.zero4j.engine.config.AutoValues;
 import org.zero4j.engine.data.DistributedSampler;
+import org.zero4j.kernels.adam.AdamHyperparams;
 
 /**
  * One rank of the demo: a small GPT trained on the shipped public-domain text from a DeepSpeed JSON
@@ -27,7 +29,28 @@ public final class DemoTraining {
   private static final int BLOCK = 64;
   private static final long SEED = 1337;
 
+  /** The optimizer the demo passes when a config has no {@code optimizer} block. */
+  public static final AdamHyperparams DEFAULT_OPTIMIZER =
+      new AdamHyperparams(3e-3, 0.9, 0.99, 1e-8, 0.01, true, true);
+
   private DemoTraining() {}
+
+  /** What the demo tells the config's "auto" values: the step count and a 20-step warm-up. */
+  public static AutoValues autos(int steps) {
+    return AutoValues.NONE.withTotalSteps((long) steps).withWarmupSteps(20L);
+  }
+
+  /** Whether the config file (null: the shipped config) has a top-level optimizer block. */
+  public static boolean hasOptimizerBlock(String configPath) {
+    if (configPath == null) {
+      return true;
+    }
+    try {
+      return new ObjectMapper().readTree(Path.of(configPath).toFile()).has("optimizer");
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read " + configPath, e);
+    }
+  }
 
   public static void main(String[] args) {
     String configPath = arg(args, "--config", null);
@@ -37,9 +60,11 @@ public final class DemoTraining {
     TextBatches data = new TextBatches(tokenizer.encode(text), BLOCK);
     GptModel model = new GptModel(new GptConfig(tokenizer.vocabSize(), BLOCK, 2, 4, 64, SEED));
 
-    AutoValues autos = AutoValues.NONE.withTotalSteps((long) steps).withWarmupSteps(20L);
-    Zero4j.Setup setup = Zero4j.setup(model).autos(autos);
+    Zero4j.Setup setup = Zero4j.setup(model).autos(autos(steps));
     setup = configPath == null ? setup.config(shippedConfig()) : setup.config(Path.of(configPath));
+    if (!hasOptimizerBlock(configPath)) {
+      setup = setup.optimizer(DEFAULT_OPTIMIZER);
+    }
     try (Engine engine = setup.start()) {
       train(engine, model, data, steps);
     }
