@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.zero4j.engine.Engine;
@@ -39,6 +40,8 @@ public final class StepBench {
     int layers = intArg(args, "--layers", 4);
     int embd = intArg(args, "--embd", 128);
     String precision = stringArg(args, "--precision", "fp32");
+    String overlap = stringArg(args, "--overlap", "true");
+    String bucket = stringArg(args, "--bucket", "5e5");
     GptConfig gpt = new GptConfig(96, BLOCK, layers, 4, embd, 7);
     System.out.printf(
         Locale.ROOT,
@@ -54,22 +57,34 @@ public final class StepBench {
         steps);
     List<Result[]> perRank =
         LocalRanks.run(
-            world, Duration.ofMinutes(10), c -> runRank(c, gpt, precision, rounds, steps));
+            world,
+            Duration.ofMinutes(10),
+            c -> runRank(c, gpt, precision, overlap, bucket, rounds, steps));
     report(perRank.get(0), precision);
   }
 
   /** Per stage: step times (ms) and bytes of the last measured step. */
   private record Result(int stage, double[] stepMillis, long bytesPerStep, long psi) {}
 
+  @SuppressWarnings("try") // the PointerScope is used for its close()
   private static Result[] runRank(
-      Collectives comm, GptConfig gpt, String precision, int rounds, int steps) {
+      Collectives comm,
+      GptConfig gpt,
+      String precision,
+      String overlap,
+      String bucket,
+      int rounds,
+      int steps) {
     torch.set_num_threads(1);
     Engine[] engines = new Engine[3];
     GptModel[] models = new GptModel[3];
     for (int stage = 0; stage <= 2; stage++) {
       models[stage] = build(gpt);
       engines[stage] =
-          Zero4j.setup(models[stage]).config(config(stage, precision)).collectives(comm).start();
+          Zero4j.setup(models[stage])
+              .config(config(stage, precision, overlap, bucket))
+              .collectives(comm)
+              .start();
     }
     long psi = models[0].parameterCount();
     List<List<Double>> times = List.of(new ArrayList<>(), new ArrayList<>(), new ArrayList<>());
@@ -82,20 +97,24 @@ public final class StepBench {
       y = torch.randint(96, new long[] {MICRO, BLOCK});
     }
     for (int round = -1; round < rounds; round++) { // round -1 warms up
-      for (int stage = 0; stage <= 2; stage++) {
+      for (int k = 0; k <= 2; k++) {
+        int stage = Math.floorMod(round + k, 3); // rotate the order so no stage always goes first
         for (int s = 0; s < steps; s++) {
           comm.barrier();
           comm.stats().reset();
           long t0 = System.nanoTime();
-          Tensor loss = models[stage].loss(x, y);
-          engines[stage].backward(loss);
-          engines[stage].step();
+          // Note [scoped step]: forward's temporaries are freed when the scope closes, not when
+          // the GC gets to them, so every stage pays the same for memory.
+          try (PointerScope scope = new PointerScope()) {
+            Tensor loss = models[stage].loss(x, y);
+            engines[stage].backward(loss);
+            engines[stage].step();
+          }
           long t1 = System.nanoTime();
           bytes[stage] = comm.stats().totalBytes();
           if (round >= 0) {
             times.get(stage).add((t1 - t0) / 1e6);
           }
-          loss.close();
         }
       }
     }
@@ -112,31 +131,34 @@ public final class StepBench {
     return new GptModel(gpt);
   }
 
-  private static String config(int stage, String precision) {
+  private static String config(int stage, String precision, String overlap, String bucket) {
     String p = precision.equals("bf16") ? "\"bf16\": {\"enabled\": true}," : "";
     return """
         {"train_micro_batch_size_per_gpu": %d, %s
          "gradient_clipping": 1.0,
          "optimizer": {"type": "AdamW", "params": {"lr": 1e-4, "weight_decay": 0.01}},
-         "zero_optimization": {"stage": %d, "overlap_comm": true,
-                               "reduce_bucket_size": 5e5, "allgather_bucket_size": 5e5}}
+         "zero_optimization": {"stage": %d, "overlap_comm": %s,
+                               "reduce_bucket_size": %s, "allgather_bucket_size": %s}}
         """
-        .formatted(MICRO, p, stage);
+        .formatted(MICRO, p, stage, overlap, bucket, bucket);
   }
 
   private static void report(Result[] r, String precision) {
     int wireBytes = precision.equals("bf16") ? 2 : 4;
     double base = median(r[0].stepMillis());
     System.out.printf(Locale.ROOT, "Ψ = %d parameters%n", r[0].psi());
-    System.out.println("stage  median_step_ms  ratio_vs_stage0  bytes/step  ratio_vs_2Ψ");
+    System.out.println(
+        "stage  median_step_ms  p25_ms  p75_ms  ratio_vs_stage0  bytes/step  ratio_vs_2Ψ");
     for (Result x : r) {
       double med = median(x.stepMillis());
       double twoPsi = 2.0 * x.psi() * wireBytes;
       System.out.printf(
           Locale.ROOT,
-          "%5d  %14.2f  %15.3f  %10d  %11.4f%n",
+          "%5d  %14.2f  %6.1f  %6.1f  %15.3f  %10d  %11.4f%n",
           x.stage(),
           med,
+          percentile(x.stepMillis(), 0.25),
+          percentile(x.stepMillis(), 0.75),
           med / base,
           x.bytesPerStep(),
           x.bytesPerStep() / twoPsi);
@@ -145,6 +167,12 @@ public final class StepBench {
         "(bytes: logical message sizes, see CommStats; 2Ψ is in the wire precision, "
             + wireBytes
             + " bytes/element; the norm all-reduce adds 16 bytes at stages 1-2)");
+  }
+
+  private static double percentile(double[] v, double q) {
+    double[] s = v.clone();
+    Arrays.sort(s);
+    return s[(int) Math.min(s.length - 1, Math.round(q * (s.length - 1)))];
   }
 
   private static double median(double[] v) {

@@ -8,6 +8,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Iterator;
 import java.util.Locale;
+import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 import org.zero4j.engine.Engine;
 import org.zero4j.engine.Zero4j;
@@ -70,6 +71,7 @@ public final class DemoTraining {
     }
   }
 
+  @SuppressWarnings("try") // the PointerScope is used for its close()
   private static void train(Engine engine, GptModel model, TextBatches data, int steps) {
     int micro = engine.config().microBatchPerGpu();
     DistributedSampler sampler =
@@ -101,7 +103,10 @@ public final class DemoTraining {
         sampler.setEpoch(++epoch);
         batches = sampler.batches(micro);
       }
-      try (TextBatches.Batch b = data.batch(batches.next());
+      // Note [scoped step]: forward's temporaries hold native activations; the scope frees them
+      // at the end of the micro-step instead of whenever the GC runs.
+      try (PointerScope scope = new PointerScope();
+          TextBatches.Batch b = data.batch(batches.next());
           Tensor loss = model.loss(b.x(), b.y())) {
         boolean boundary = engine.isGradientAccumulationBoundary();
         double lr = engine.getLr();
