@@ -25,6 +25,11 @@ record KernelRun(
   static final float GUARD_VALUE = 1234.5678f;
 
   static KernelRun run(CpuAdam kernel, AdamCase.Data d, Tensor grad, AdamCase c) {
+    return run(kernel, d, grad, c, c.hyperparams());
+  }
+
+  static KernelRun run(
+      CpuAdam kernel, AdamCase.Data d, Tensor grad, AdamCase c, AdamHyperparams hp) {
     int n = d.param().length;
     Tensor p = guarded(d.param());
     Tensor m = guarded(d.expAvg());
@@ -41,8 +46,7 @@ record KernelRun(
         new FlatState(
             NativeBuffers.prefix(p, n), NativeBuffers.prefix(m, n), NativeBuffers.prefix(v, n));
     GradStats stats =
-        kernel.step(
-            state, FlatView.of(grad), c.hyperparams(), AdamCase.STEP, c.gradScale(), copyView);
+        kernel.step(state, FlatView.of(grad), hp, AdamCase.STEP, c.gradScale(), copyView);
     float[] pa = NativeBuffers.readFloats(p);
     float[] ma = NativeBuffers.readFloats(m);
     float[] va = NativeBuffers.readFloats(v);
