@@ -29,10 +29,12 @@ import org.zero4j.kernels.adam.FlatState;
 import org.zero4j.kernels.adam.FlatView;
 
 /**
- * One Adam step over n fp32 parameters, four ways in the same run: zero4j's fused kernel ({@link
- * CpuAdam}), libtorch's {@code torch::optim::Adam}, a plain Java loop over float arrays, and a
- * STREAM triad ({@code a = b + s*c}, libtorch {@code add_out}) sized to move the same 28 bytes per
- * parameter that the Adam step moves. All four use the same thread count.
+ * One Adam step over n fp32 parameters, in the same run: zero4j's fused kernel ({@link CpuAdam}),
+ * libtorch's {@code torch::optim::Adam}, a plain Java loop over float arrays, and two bandwidth
+ * probes that move the same 28 bytes per parameter as the Adam step: a STREAM triad ({@code a = b +
+ * s*c}, libtorch {@code add_out}, 28 bytes by STREAM's count, which leaves out the read that
+ * write-allocate adds for {@code a}) and an in-place probe with Adam's own access pattern (read
+ * four arrays, write three back). All use the same thread count.
  *
  * <p>Run all sizes (1M, 16M, 64M) and thread counts (1, 2), about six minutes:
  *
@@ -192,6 +194,36 @@ public class AdamBench {
                   m[i] = mi;
                   v[i] = vi;
                   p[i] += stepSize * mi / ((float) Math.sqrt(vi) * bias2 + eps);
+                }
+              });
+    }
+    for (Future<?> f : parts) {
+      f.get();
+    }
+  }
+
+  /**
+   * A bandwidth probe with Adam's access pattern and no arithmetic to speak of: one pass that reads
+   * four float arrays and writes three of them back in place, 28 bytes per parameter.
+   */
+  @Benchmark
+  public void inPlaceProbe(JavaState st) throws Exception {
+    Future<?>[] parts = new Future<?>[st.threads];
+    for (int k = 0; k < st.threads; k++) {
+      int begin = (int) ((long) st.params * k / st.threads);
+      int end = (int) ((long) st.params * (k + 1) / st.threads);
+      parts[k] =
+          st.pool.submit(
+              () -> {
+                float[] p = st.param;
+                float[] m = st.expAvg;
+                float[] v = st.expAvgSq;
+                float[] g = st.grad;
+                for (int i = begin; i < end; i++) {
+                  float gi = g[i] * 1e-9f;
+                  p[i] += gi;
+                  m[i] += gi;
+                  v[i] += gi;
                 }
               });
     }

@@ -64,15 +64,17 @@ public final class AdamBenchReport {
     out.append(
         String.format(
             Locale.ROOT,
-            "%10s %7s %14s %14s %14s %12s %9s %9s%n",
+            "%10s %7s %14s %14s %14s %12s %12s %9s %9s %9s%n",
             "params",
             "threads",
             "zero4j Gp/s",
             "libtorch Gp/s",
             "java Gp/s",
             "triad GB/s",
+            "probe GB/s",
             "R",
-            "F"));
+            "F",
+            "F28"));
     String last = "adam: no complete result (zero4j, libtorch and triad all need a score)";
     for (var bySize : ms.entrySet()) {
       long params = bySize.getKey();
@@ -82,20 +84,24 @@ public final class AdamBenchReport {
         double libtorch = gparams(params, m.get("libtorch"));
         double java = gparams(params, m.get("javaLoop"));
         double triadGBs = gparams(params, m.get("triad")) * BYTES_PER_PARAM;
+        double probeGBs = gparams(params, m.get("inPlaceProbe")) * BYTES_PER_PARAM;
         double ratio = zero4j / libtorch;
         double roofline = zero4j * BYTES_PER_PARAM / triadGBs;
+        double roofline28 = zero4j * BYTES_PER_PARAM / probeGBs;
         out.append(
             String.format(
                 Locale.ROOT,
-                "%10d %7d %14.3f %14.3f %14.3f %12.1f %9.1f %9.2f%n",
+                "%10d %7d %14.3f %14.3f %14.3f %12.1f %12.1f %9.1f %9.2f %9.2f%n",
                 params,
                 byThreads.getKey(),
                 zero4j,
                 libtorch,
                 java,
                 triadGBs,
+                probeGBs,
                 ratio,
-                roofline));
+                roofline,
+                roofline28));
         if (!Double.isNaN(ratio) && !Double.isNaN(roofline)) {
           last = line(zero4j, libtorch, roofline);
         }

@@ -30,7 +30,7 @@ import org.bytedeco.pytorch.Tensor;
  * operations and produce bit-identical state and copy-out; only the fp64 sum of squares may differ
  * in its last bits. The path is {@link Isa#selected()} unless given. Work is split into tiles of
  * 16384 elements handed to {@code threads} OpenMP threads in contiguous blocks, so each thread
- * streams its own region of every buffer; inputs below two tiles run on the calling thread.
+ * streams its own region of every buffer; an input of one tile or less runs on the calling thread.
  *
  * <p>An instance is immutable and may be shared between threads; concurrent steps on disjoint
  * buffers are safe.
