@@ -28,6 +28,7 @@ public final class AdamReference {
    * @return the fp64 sum of squares of the unscaled gradients and whether it is finite
    * @throws IllegalArgumentException if a state tensor is not float64
    */
+  @SuppressWarnings("try") // the PointerScope is used for its effect: it frees the temporaries
   public static GradStats step(
       Tensor param,
       Tensor expAvg,

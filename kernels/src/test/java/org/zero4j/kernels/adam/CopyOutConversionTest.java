@@ -14,6 +14,7 @@ import org.junit.jupiter.api.Test;
  * leaves every param unchanged (p + (-0) = p), so the copy-out is exactly the conversion of the
  * chosen bit patterns.
  */
+@SuppressWarnings("try") // PointerScopes free the temporaries of each block
 class CopyOutConversionTest {
 
   @Test

@@ -10,6 +10,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 
 /** Bad input is rejected before any native code runs, with the value in the message. */
+@SuppressWarnings("try") // PointerScopes free the temporaries of each block
 class CpuAdamArgumentsTest {
   static final AdamHyperparams HP = new AdamHyperparams(1e-3, 0.9, 0.999, 1e-8, 0, true, true);
 

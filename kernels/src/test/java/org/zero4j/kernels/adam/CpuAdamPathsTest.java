@@ -13,6 +13,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /** Path selection through {@value Isa#PROPERTY}, and results independent of path and threads. */
+@SuppressWarnings("try") // PointerScopes free the temporaries of each block
 class CpuAdamPathsTest {
   static final int N = 33_331; // three tiles (two threads busy) and an odd tail
 

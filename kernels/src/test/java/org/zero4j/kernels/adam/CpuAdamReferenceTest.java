@@ -26,6 +26,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * .to(dtype)} of the kernel's fp32 params, and every path is compared bit for bit with the scalar
  * path.
  */
+@SuppressWarnings("try") // PointerScopes free the temporaries of each block
 class CpuAdamReferenceTest {
   static final double REL = 1e-6;
 

@@ -16,6 +16,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /** Overflow detection and the sum of squares, from the pre-pass and from the fused step. */
+@SuppressWarnings("try") // PointerScopes free the temporaries of each block
 class GradStatsTest {
   static final int[] SIZES = {1, 7, 8, 15, 16, 17, 31, 33, 1023, 40_000};
   static final AdamHyperparams HP = new AdamHyperparams(1e-3, 0.9, 0.999, 1e-8, 0, true, true);
