@@ -3,21 +3,27 @@ package org.zero4j.kernels.adam;
 import org.bytedeco.pytorch.Tensor;
 
 /**
- * One Adam/AdamW update over flat, contiguous fp32 CPU buffers of equal length, in place. This is
- * the pluggable point through which the ZeRO engine runs its optimizer over a partition.
+ * An Adam or AdamW update of one flat fp32 partition, in place. This is the seam where the engine
+ * plugs in an optimizer implementation: {@link CpuAdam} (the fused native kernel) or any other
+ * implementation of the same math.
  */
 public interface FlatAdam {
 
   /**
-   * Updates {@code param}, {@code expAvg} and {@code expAvgSq} in place from {@code grad}.
+   * Applies one step to {@code param}, {@code expAvg} and {@code expAvgSq}.
    *
-   * @param grad the gradient, already averaged over ranks, unscaled and clipped
-   * @param hp hyperparameters, including this step's learning rate
-   * @param step the 1-based count of this update, for bias correction
+   * @param param fp32 master parameters, contiguous, on the CPU; updated in place
+   * @param expAvg fp32 first moment, same size; updated in place
+   * @param expAvgSq fp32 second moment, same size; updated in place
+   * @param grad fp32 gradients, same size, already unscaled and clipped; only read
+   * @param hp the hyperparameters of this step
+   * @param step the 1-based step count used for bias correction
    */
   void step(
       Tensor param, Tensor expAvg, Tensor expAvgSq, Tensor grad, AdamHyperparams hp, long step);
 
   /** A short name for logs and reports. */
-  String name();
+  default String name() {
+    return getClass().getSimpleName();
+  }
 }
