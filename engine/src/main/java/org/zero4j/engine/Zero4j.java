@@ -8,11 +8,13 @@ import java.util.Objects;
 import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.StringTensorDict;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
 import org.zero4j.engine.config.AutoValues;
 import org.zero4j.engine.config.EngineConfig;
 import org.zero4j.engine.launch.DistEnv;
 import org.zero4j.engine.launch.IntraOpThreads;
 import org.zero4j.kernels.adam.AdamHyperparams;
+import org.zero4j.kernels.adam.CpuAdam;
 import org.zero4j.kernels.adam.FlatAdam;
 import org.zero4j.kernels.adam.TorchAdam;
 import org.zero4j.zero.NamedParameter;
@@ -62,7 +64,7 @@ public final class Zero4j {
     private String configJson;
     private AutoValues autos = AutoValues.NONE;
     private Collectives comm;
-    private FlatAdam adam = new TorchAdam();
+    private FlatAdam adam;
     private AdamHyperparams clientOptimizer;
 
     private Setup(List<NamedParameter> params) {
@@ -95,7 +97,11 @@ public final class Zero4j {
       return this;
     }
 
-    /** The optimizer kernel for the partitioned update (default: libtorch ops). */
+    /**
+     * The optimizer kernel for the partitioned update. Default: the fused native {@link CpuAdam}
+     * with libtorch's intra-op thread count, or libtorch ops ({@link TorchAdam}) when the config
+     * sets {@code optimizer.params.torch_adam}, which in DeepSpeed selects torch's implementation.
+     */
     public Setup adam(FlatAdam kernel) {
       this.adam = Objects.requireNonNull(kernel);
       return this;
@@ -133,13 +139,23 @@ public final class Zero4j {
       }
       try {
         EngineConfig config = load(group.worldSize());
-        return new Engine(params, config, group, ownsComm, adam, optimizerFor(config));
+        return new Engine(params, config, group, ownsComm, kernelFor(config), optimizerFor(config));
       } catch (RuntimeException e) {
         if (ownsComm) {
           group.close();
         }
         throw e;
       }
+    }
+
+    private FlatAdam kernelFor(EngineConfig config) {
+      if (adam != null) {
+        return adam;
+      }
+      if (config.optimizer() != null && config.optimizer().torchAdam()) {
+        return new TorchAdam();
+      }
+      return new CpuAdam(Math.max(1, torch.get_num_threads()));
     }
 
     private AdamHyperparams optimizerFor(EngineConfig config) {

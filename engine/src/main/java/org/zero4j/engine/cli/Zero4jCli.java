@@ -41,6 +41,10 @@ public final class Zero4jCli {
         "demo",
         "train the demo GPT on N local ranks from a DeepSpeed config (default: 2 ranks, ZeRO-2)",
         new DemoCommand(out, err));
+    register(
+        "report",
+        "show which kernels this build has and which one this machine uses",
+        new ReportCommand(out));
     register("help", "print this list", args -> usage(out, 0));
   }
 
@@ -91,6 +95,10 @@ public final class Zero4jCli {
     commands.forEach(
         (name, entry) ->
             to.println("  " + name + " ".repeat(width - name.length() + 2) + entry.summary()));
+    to.println(
+        "  bench"
+            + " ".repeat(Math.max(2, width - 3))
+            + "step|adam: benchmarks with their baselines (bin/zero4j runs the benchmarks module)");
     return code;
   }
 

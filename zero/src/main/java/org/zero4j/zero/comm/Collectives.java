@@ -82,7 +82,12 @@ public final class Collectives implements AutoCloseable {
     ProcessGroupGloo.Options options = ProcessGroupGloo.Options.create(timeout);
     options.devices().push_back(glooDevice(spec.masterAddr()));
     ProcessGroupGloo group = new ProcessGroupGloo(store, spec.rank(), spec.worldSize(), options);
-    return new Collectives(spec, store, group);
+    Collectives c = new Collectives(spec, store, group);
+    // Note [connect barrier]: Gloo returns from connectFullMesh once this rank's own pairs are up;
+    // a rank that then closed its group at once could break a slower peer's handshake. The barrier
+    // holds every rank until all are connected.
+    c.barrier();
+    return c;
   }
 
   // Note [gloo device]: on one host the loopback address always works. Across hosts each rank must

@@ -1,0 +1,34 @@
+package org.zero4j.benchmarks;
+
+import java.util.Arrays;
+
+/**
+ * {@code zero4j bench NAME [ARGS...]}: runs one benchmark, with its baseline in the same run.
+ *
+ * <ul>
+ *   <li>{@code step}: {@link StepBench}, step time of ZeRO stages 1 and 2 against stage 0 and bytes
+ *       per step against 2Ψ, on 2 Gloo ranks.
+ *   <li>{@code adam}: {@link AdamBenchReport}, the fused CPU Adam kernel against libtorch's Adam
+ *       and the memory-bandwidth roofline.
+ * </ul>
+ */
+public final class BenchMain {
+
+  private BenchMain() {}
+
+  public static void main(String[] args) throws Exception {
+    String name = args.length == 0 ? "" : args[0];
+    String[] rest = args.length == 0 ? args : Arrays.copyOfRange(args, 1, args.length);
+    switch (name) {
+      case "step" -> StepBench.main(rest);
+      case "adam" -> AdamBenchReport.run(rest);
+      default -> {
+        System.err.println("usage: zero4j bench step|adam [ARGS...]");
+        System.err.println("  step [--world 2] [--rounds 5] [--steps 6] [--layers 4] [--embd 128]");
+        System.err.println("       [--precision fp32|bf16] [--overlap true|false] [--bucket 5e5]");
+        System.err.println("  adam [--short]   fused CPU Adam vs libtorch Adam and the roofline");
+        System.exit(name.isEmpty() || name.equals("--help") ? 0 : 2);
+      }
+    }
+  }
+}
