@@ -35,8 +35,8 @@ public final class StepBench {
 
   public static void main(String[] args) {
     int world = intArg(args, "--world", 2);
-    int rounds = intArg(args, "--rounds", 5);
-    int steps = intArg(args, "--steps", 6);
+    int rounds = intArg(args, "--rounds", 12);
+    int steps = intArg(args, "--steps", 4);
     int layers = intArg(args, "--layers", 4);
     int embd = intArg(args, "--embd", 128);
     String precision = stringArg(args, "--precision", "fp32");
@@ -63,8 +63,12 @@ public final class StepBench {
     report(perRank.get(0), precision);
   }
 
-  /** Per stage: step times (ms) and bytes of the last measured step. */
-  private record Result(int stage, double[] stepMillis, long bytesPerStep, long psi) {}
+  /**
+   * Per stage: all step times (ms), the median step time of each round, and bytes of the last
+   * measured step.
+   */
+  private record Result(
+      int stage, double[] stepMillis, double[] roundMedians, long bytesPerStep, long psi) {}
 
   @SuppressWarnings("try") // the PointerScope is used for its close()
   private static Result[] runRank(
@@ -88,6 +92,7 @@ public final class StepBench {
     }
     long psi = models[0].parameterCount();
     List<List<Double>> times = List.of(new ArrayList<>(), new ArrayList<>(), new ArrayList<>());
+    double[][] roundMedians = new double[3][rounds];
     long[] bytes = new long[3];
     Tensor x;
     Tensor y;
@@ -99,6 +104,7 @@ public final class StepBench {
     for (int round = -1; round < rounds; round++) { // round -1 warms up
       for (int k = 0; k <= 2; k++) {
         int stage = Math.floorMod(round + k, 3); // rotate the order so no stage always goes first
+        double[] inRound = new double[steps];
         for (int s = 0; s < steps; s++) {
           comm.barrier();
           comm.stats().reset();
@@ -112,16 +118,20 @@ public final class StepBench {
           }
           long t1 = System.nanoTime();
           bytes[stage] = comm.stats().totalBytes();
+          inRound[s] = (t1 - t0) / 1e6;
           if (round >= 0) {
-            times.get(stage).add((t1 - t0) / 1e6);
+            times.get(stage).add(inRound[s]);
           }
+        }
+        if (round >= 0) {
+          roundMedians[stage][round] = median(inRound);
         }
       }
     }
     Result[] out = new Result[3];
     for (int stage = 0; stage <= 2; stage++) {
       double[] t = times.get(stage).stream().mapToDouble(Double::doubleValue).toArray();
-      out[stage] = new Result(stage, t, bytes[stage], psi);
+      out[stage] = new Result(stage, t, roundMedians[stage], bytes[stage], psi);
       engines[stage].close();
     }
     return out;
@@ -148,25 +158,38 @@ public final class StepBench {
     double base = median(r[0].stepMillis());
     System.out.printf(Locale.ROOT, "Ψ = %d parameters%n", r[0].psi());
     System.out.println(
-        "stage  median_step_ms  p25_ms  p75_ms  ratio_vs_stage0  bytes/step  ratio_vs_2Ψ");
+        "stage  median_step_ms  p25_ms  p75_ms  ratio_vs_stage0  paired_ratio  bytes/step"
+            + "  ratio_vs_2Ψ");
     for (Result x : r) {
       double med = median(x.stepMillis());
       double twoPsi = 2.0 * x.psi() * wireBytes;
       System.out.printf(
           Locale.ROOT,
-          "%5d  %14.2f  %6.1f  %6.1f  %15.3f  %10d  %11.4f%n",
+          "%5d  %14.2f  %6.1f  %6.1f  %15.3f  %12.3f  %10d  %11.4f%n",
           x.stage(),
           med,
           percentile(x.stepMillis(), 0.25),
           percentile(x.stepMillis(), 0.75),
           med / base,
+          pairedRatio(x.roundMedians(), r[0].roundMedians()),
           x.bytesPerStep(),
           x.bytesPerStep() / twoPsi);
     }
     System.out.println(
         "(bytes: logical message sizes, see CommStats; 2Ψ is in the wire precision, "
             + wireBytes
-            + " bytes/element; the norm all-reduce adds 16 bytes at stages 1-2)");
+            + " bytes/element; the norm all-reduce adds 16 bytes at stages 1-2; paired_ratio is"
+            + " the median over rounds of the stage's round median / stage 0's round median)");
+  }
+
+  // Note [paired ratio]: the machine drifts over a run; dividing each round's median by stage 0's
+  // median of the same round cancels the drift, and the median over rounds drops outlier rounds.
+  private static double pairedRatio(double[] stage, double[] base) {
+    double[] ratios = new double[stage.length];
+    for (int i = 0; i < stage.length; i++) {
+      ratios[i] = stage[i] / base[i];
+    }
+    return median(ratios);
   }
 
   private static double percentile(double[] v, double q) {
