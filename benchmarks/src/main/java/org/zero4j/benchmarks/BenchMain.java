@@ -22,11 +22,14 @@ public final class BenchMain {
     switch (name) {
       case "step" -> StepBench.main(rest);
       case "adam" -> AdamBenchReport.run(rest);
+      case "comm" -> CollectivesBench.main(rest);
       default -> {
-        System.err.println("usage: zero4j bench step|adam [ARGS...]");
+        System.err.println("usage: zero4j bench step|adam|comm [ARGS...]");
         System.err.println("  step [--world 2] [--rounds 5] [--steps 6] [--layers 4] [--embd 128]");
         System.err.println("       [--precision fp32|bf16] [--overlap true|false] [--bucket 5e5]");
         System.err.println("  adam [--short]   fused CPU Adam vs libtorch Adam and the roofline");
+        System.err.println(
+            "  comm [--sizes N,N,...]   Gloo all-reduce vs reduce-scatter + all-gather");
         System.exit(name.isEmpty() || name.equals("--help") ? 0 : 2);
       }
     }
