@@ -48,20 +48,6 @@ record AdamCase(
   }
 
   /**
-   * Six combinations that together take every value of every option at least once, and each grad
-   * type with a copy-out, for the 1M+3 size where all 144 would cost about a minute.
-   */
-  static List<AdamCase> representative() {
-    return List.of(
-        new AdamCase(true, true, 0.05, ElementType.FP32, null, 1),
-        new AdamCase(false, true, 0.05, ElementType.FP32, ElementType.BF16, 1024),
-        new AdamCase(true, false, 0, ElementType.BF16, ElementType.FP16, 1),
-        new AdamCase(false, false, 0, ElementType.FP16, ElementType.BF16, 1024),
-        new AdamCase(true, true, 0, ElementType.FP16, ElementType.FP16, 1024),
-        new AdamCase(false, true, 0.05, ElementType.BF16, null, 1));
-  }
-
-  /**
    * Random mid-training state: params N(0,1), exp_avg N(0,0.1), exp_avg_sq U(0,0.01), grads N(0,1).
    */
   record Data(float[] param, float[] expAvg, float[] expAvgSq, float[] grad) {
