@@ -68,7 +68,12 @@ public final class StepBench {
    * measured step.
    */
   private record Result(
-      int stage, double[] stepMillis, double[] roundMedians, long bytesPerStep, long psi) {}
+      int stage,
+      double[] stepMillis,
+      double[] roundMedians,
+      long bytesPerStep,
+      long transportPerStep,
+      long psi) {}
 
   @SuppressWarnings("try") // the PointerScope is used for its close()
   private static Result[] runRank(
@@ -94,6 +99,7 @@ public final class StepBench {
     List<List<Double>> times = List.of(new ArrayList<>(), new ArrayList<>(), new ArrayList<>());
     double[][] roundMedians = new double[3][rounds];
     long[] bytes = new long[3];
+    long[] transport = new long[3];
     Tensor x;
     Tensor y;
     synchronized (StepBench.class) {
@@ -118,6 +124,7 @@ public final class StepBench {
           }
           long t1 = System.nanoTime();
           bytes[stage] = comm.stats().totalBytes();
+          transport[stage] = comm.stats().totalTransportBytes();
           inRound[s] = (t1 - t0) / 1e6;
           if (round >= 0) {
             times.get(stage).add(inRound[s]);
@@ -131,7 +138,7 @@ public final class StepBench {
     Result[] out = new Result[3];
     for (int stage = 0; stage <= 2; stage++) {
       double[] t = times.get(stage).stream().mapToDouble(Double::doubleValue).toArray();
-      out[stage] = new Result(stage, t, roundMedians[stage], bytes[stage], psi);
+      out[stage] = new Result(stage, t, roundMedians[stage], bytes[stage], transport[stage], psi);
       engines[stage].close();
     }
     return out;
@@ -159,13 +166,13 @@ public final class StepBench {
     System.out.printf(Locale.ROOT, "Ψ = %d parameters%n", r[0].psi());
     System.out.println(
         "stage  median_step_ms  p25_ms  p75_ms  ratio_vs_stage0  paired_ratio  bytes/step"
-            + "  ratio_vs_2Ψ");
+            + "  ratio_vs_2Ψ  gloo_transport_vs_2Ψ");
     for (Result x : r) {
       double med = median(x.stepMillis());
       double twoPsi = 2.0 * x.psi() * wireBytes;
       System.out.printf(
           Locale.ROOT,
-          "%5d  %14.2f  %6.1f  %6.1f  %15.3f  %12.3f  %10d  %11.4f%n",
+          "%5d  %14.2f  %6.1f  %6.1f  %15.3f  %12.3f  %10d  %11.4f  %20.4f%n",
           x.stage(),
           med,
           percentile(x.stepMillis(), 0.25),
@@ -173,13 +180,15 @@ public final class StepBench {
           med / base,
           pairedRatio(x.roundMedians(), r[0].roundMedians()),
           x.bytesPerStep(),
-          x.bytesPerStep() / twoPsi);
+          x.bytesPerStep() / twoPsi,
+          x.transportPerStep() / twoPsi);
     }
     System.out.println(
         "(bytes: logical message sizes, see CommStats; 2Ψ is in the wire precision, "
             + wireBytes
             + " bytes/element; the norm all-reduce adds 16 bytes at stages 1-2; paired_ratio is"
-            + " the median over rounds of the stage's round median / stage 0's round median)");
+            + " the median over rounds of the stage's round median / stage 0's round median;"
+            + " gloo_transport counts what Gloo moves: it runs a reduce-scatter as an all-reduce)");
   }
 
   // Note [paired ratio]: the machine drifts over a run; dividing each round's median by stage 0's

@@ -102,7 +102,7 @@ final class GradBuffer implements GradientReducer {
       } else {
         Tensor out = shard.narrow(0, b.shardOffset(), chunk);
         Tensor outWire = wire == working ? out : torch.empty(chunk).to(wire.scalarType());
-        pending.add(comm.reduceScatter(outWire, onWire));
+        pending.add(comm.reduceScatterInPlace(outWire, onWire)); // the bucket is scratch
         after.add(
             () -> {
               if (outWire != out) {

@@ -148,7 +148,7 @@ final class GradStream implements GradientReducer {
     Pending pending;
     if (reduceScatter) {
       out = torch.empty(b.chunk(comm.worldSize())).to(wire.scalarType());
-      pending = comm.reduceScatter(out, in);
+      pending = comm.reduceScatterInPlace(out, in); // staging is scratch
     } else {
       out = null;
       pending = comm.allReduce(in);

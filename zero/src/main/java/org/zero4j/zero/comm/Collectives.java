@@ -126,7 +126,7 @@ public final class Collectives implements AutoCloseable {
 
   /** Sums {@code t} across ranks, in place. */
   public Pending allReduce(Tensor t) {
-    stats.record(CommStats.Op.ALL_REDUCE, 2 * t.nbytes());
+    stats.record(CommStats.Op.ALL_REDUCE, 2 * t.nbytes(), group == null ? 0 : 2 * t.nbytes());
     if (group == null) {
       return Pending.completed("all-reduce");
     }
@@ -139,11 +139,13 @@ public final class Collectives implements AutoCloseable {
 
   /**
    * Sums {@code in} across ranks and leaves chunk {@code rank} of the result in {@code out}; {@code
-   * in} has {@code worldSize * out.numel()} elements.
+   * in} has {@code worldSize * out.numel()} elements and is left unchanged. On Gloo this is an
+   * all-reduce of a clone (see {@link CommStats}); prefer {@link #reduceScatterInPlace} for scratch
+   * inputs.
    */
   public Pending reduceScatter(Tensor out, Tensor in) {
     checkChunked("reduce-scatter", out, in);
-    stats.record(CommStats.Op.REDUCE_SCATTER, in.nbytes());
+    stats.record(CommStats.Op.REDUCE_SCATTER, in.nbytes(), group == null ? 0 : 2 * in.nbytes());
     if (group == null) {
       out.copy_(in);
       return Pending.completed("reduce-scatter");
@@ -155,12 +157,36 @@ public final class Collectives implements AutoCloseable {
   }
 
   /**
+   * A reduce-scatter whose input is scratch: {@code out} receives chunk {@code rank} of the sum and
+   * {@code in} may be overwritten. Gloo has no native reduce-scatter (it would all-reduce a clone),
+   * so here {@code in} is all-reduced in place and the chunk copied out on completion: the same
+   * traffic, one copy of the input fewer. The logical volume counted is ZeRO's reduce-scatter.
+   */
+  public Pending reduceScatterInPlace(Tensor out, Tensor in) {
+    checkChunked("reduce-scatter", out, in);
+    stats.record(CommStats.Op.REDUCE_SCATTER, in.nbytes(), group == null ? 0 : 2 * in.nbytes());
+    if (group == null) {
+      out.copy_(in);
+      return Pending.completed("reduce-scatter");
+    }
+    AllreduceOptions o = new AllreduceOptions();
+    o.timeout(new Milliseconds(spec.timeout().toMillis()));
+    Tensor mine = in.narrow(0, spec.rank() * out.numel(), out.numel());
+    try (TensorVector v = new TensorVector(in)) {
+      return pending(
+              group.allreduce(v, o),
+              "reduce-scatter (in-place all-reduce) of " + in.numel() + " elements")
+          .then(() -> out.copy_(mine));
+    }
+  }
+
+  /**
    * Concatenates every rank's {@code in} into {@code out} in rank order; {@code out} has {@code
    * worldSize * in.numel()} elements and must not overlap {@code in}.
    */
   public Pending allGather(Tensor out, Tensor in) {
     checkChunked("all-gather", in, out);
-    stats.record(CommStats.Op.ALL_GATHER, out.nbytes());
+    stats.record(CommStats.Op.ALL_GATHER, out.nbytes(), group == null ? 0 : out.nbytes());
     if (group == null) {
       out.copy_(in);
       return Pending.completed("all-gather");
@@ -172,7 +198,7 @@ public final class Collectives implements AutoCloseable {
 
   /** Copies {@code t} from {@code root} to every rank, in place. */
   public Pending broadcast(Tensor t, int root) {
-    stats.record(CommStats.Op.BROADCAST, t.nbytes());
+    stats.record(CommStats.Op.BROADCAST, t.nbytes(), group == null ? 0 : t.nbytes());
     if (group == null) {
       return Pending.completed("broadcast");
     }

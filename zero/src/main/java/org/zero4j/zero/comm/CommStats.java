@@ -25,11 +25,27 @@ public final class CommStats {
   }
 
   private final AtomicLongArray bytes = new AtomicLongArray(Op.values().length);
+  private final AtomicLongArray transport = new AtomicLongArray(Op.values().length);
   private final AtomicLongArray calls = new AtomicLongArray(Op.values().length);
 
-  void record(Op op, long logicalBytes) {
+  void record(Op op, long logicalBytes, long transportBytes) {
     bytes.addAndGet(op.ordinal(), logicalBytes);
+    transport.addAndGet(op.ordinal(), transportBytes);
     calls.incrementAndGet(op.ordinal());
+  }
+
+  /** Bytes of one kind as the backend moves them (same convention), since the last reset. */
+  public long transportBytes(Op op) {
+    return transport.get(op.ordinal());
+  }
+
+  /** Transport bytes of all kinds since the last {@link #reset()}. */
+  public long totalTransportBytes() {
+    long sum = 0;
+    for (Op op : Op.values()) {
+      sum += transportBytes(op);
+    }
+    return sum;
   }
 
   /** Logical bytes of one kind since the last {@link #reset()}. */
@@ -64,6 +80,7 @@ public final class CommStats {
   public void reset() {
     for (int i = 0; i < Op.values().length; i++) {
       bytes.set(i, 0);
+      transport.set(i, 0);
       calls.set(i, 0);
     }
   }

@@ -13,12 +13,23 @@ public final class Pending {
   private final Work work;
   private final String what;
   private final Duration timeout;
+  private Runnable onDone;
   private boolean done;
 
   Pending(Work work, String what, Duration timeout) {
     this.work = work;
     this.what = what;
     this.timeout = timeout;
+  }
+
+  /** Runs {@code action} after the collective completes, when it is awaited. */
+  Pending then(Runnable action) {
+    if (done) {
+      action.run();
+    } else {
+      onDone = action;
+    }
+    return this;
   }
 
   /** A collective that finished synchronously (world size 1). */
@@ -37,6 +48,9 @@ public final class Pending {
       boolean ok = work._wait(new Milliseconds(timeout.toMillis()));
       if (!ok) {
         throw new CollectiveException(what + " did not complete within " + timeout, null);
+      }
+      if (onDone != null) {
+        onDone.run();
       }
     } catch (RuntimeException e) {
       if (e instanceof CollectiveException) {

@@ -66,6 +66,33 @@ class CollectivesTest {
   }
 
   @Test
+  void inPlaceReduceScatterMatchesAndCountsGlooTransport() {
+    int world = 2;
+    long chunk = 333;
+    List<Double> errs =
+        LocalRanks.run(
+            world,
+            Duration.ofSeconds(60),
+            c -> {
+              Tensor expected =
+                  input(0, chunk * world, Precision.FP32)
+                      .add(input(1, chunk * world, Precision.FP32));
+              Tensor scratch = input(c.rank(), chunk * world, Precision.FP32);
+              Tensor out =
+                  torch.full(new long[] {chunk}, new org.bytedeco.pytorch.Scalar(Float.NaN));
+              c.reduceScatterInPlace(out, scratch).await();
+              // logical volume: ZeRO's reduce-scatter (its input); transport: Gloo's all-reduce
+              assertEquals(chunk * world * 4L, c.stats().bytes(CommStats.Op.REDUCE_SCATTER));
+              assertEquals(
+                  2 * chunk * world * 4L, c.stats().transportBytes(CommStats.Op.REDUCE_SCATTER));
+              return out.sub(expected.narrow(0, c.rank() * chunk, chunk)).abs().max().item_double();
+            });
+    for (double e : errs) {
+      assertTrue(e < 1e-5, "error " + e);
+    }
+  }
+
+  @Test
   void sixteenBitReductionsWork() {
     for (Precision p : new Precision[] {Precision.BF16, Precision.FP16}) {
       List<Double> errs =
