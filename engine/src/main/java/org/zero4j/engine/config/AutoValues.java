@@ -51,123 +51,104 @@ public record AutoValues(
   public static final AutoValues CHECK_PLACEHOLDERS =
       NONE.withWarmupSteps(10L).withTotalSteps(1000L);
 
+  /** The same values with {@code train_micro_batch_size_per_gpu} known. */
   public AutoValues withMicroBatchSize(Integer v) {
-    return new AutoValues(
-        v,
-        gradientAccumulationSteps,
-        lr,
-        beta1,
-        beta2,
-        eps,
-        weightDecay,
-        maxGradNorm,
-        warmupSteps,
-        totalSteps,
-        hiddenSize,
-        fp16,
-        bf16);
+    Copy c = new Copy(this);
+    c.microBatchSize = v;
+    return c.build();
   }
 
+  /** The same values with {@code gradient_accumulation_steps} known. */
   public AutoValues withGradientAccumulationSteps(Integer v) {
-    return new AutoValues(
-        microBatchSize,
-        v,
-        lr,
-        beta1,
-        beta2,
-        eps,
-        weightDecay,
-        maxGradNorm,
-        warmupSteps,
-        totalSteps,
-        hiddenSize,
-        fp16,
-        bf16);
+    Copy c = new Copy(this);
+    c.gradientAccumulationSteps = v;
+    return c.build();
   }
 
+  /** The same values with the learning rate known. */
   public AutoValues withLr(Double v) {
-    return new AutoValues(
-        microBatchSize,
-        gradientAccumulationSteps,
-        v,
-        beta1,
-        beta2,
-        eps,
-        weightDecay,
-        maxGradNorm,
-        warmupSteps,
-        totalSteps,
-        hiddenSize,
-        fp16,
-        bf16);
+    Copy c = new Copy(this);
+    c.lr = v;
+    return c.build();
   }
 
+  /** The same values with the warm-up step count known. */
   public AutoValues withWarmupSteps(Long v) {
-    return new AutoValues(
-        microBatchSize,
-        gradientAccumulationSteps,
-        lr,
-        beta1,
-        beta2,
-        eps,
-        weightDecay,
-        maxGradNorm,
-        v,
-        totalSteps,
-        hiddenSize,
-        fp16,
-        bf16);
+    Copy c = new Copy(this);
+    c.warmupSteps = v;
+    return c.build();
   }
 
+  /** The same values with the run's total optimizer steps known. */
   public AutoValues withTotalSteps(Long v) {
-    return new AutoValues(
-        microBatchSize,
-        gradientAccumulationSteps,
-        lr,
-        beta1,
-        beta2,
-        eps,
-        weightDecay,
-        maxGradNorm,
-        warmupSteps,
-        v,
-        hiddenSize,
-        fp16,
-        bf16);
+    Copy c = new Copy(this);
+    c.totalSteps = v;
+    return c.build();
   }
 
+  /** The same values with the model's hidden size known. */
   public AutoValues withHiddenSize(Integer v) {
-    return new AutoValues(
-        microBatchSize,
-        gradientAccumulationSteps,
-        lr,
-        beta1,
-        beta2,
-        eps,
-        weightDecay,
-        maxGradNorm,
-        warmupSteps,
-        totalSteps,
-        v,
-        fp16,
-        bf16);
+    Copy c = new Copy(this);
+    c.hiddenSize = v;
+    return c.build();
   }
 
+  /** The same values with the precision known. */
   public AutoValues withPrecision(Boolean fp16Enabled, Boolean bf16Enabled) {
-    return new AutoValues(
-        microBatchSize,
-        gradientAccumulationSteps,
-        lr,
-        beta1,
-        beta2,
-        eps,
-        weightDecay,
-        maxGradNorm,
-        warmupSteps,
-        totalSteps,
-        hiddenSize,
-        fp16Enabled,
-        bf16Enabled);
+    Copy c = new Copy(this);
+    c.fp16 = fp16Enabled;
+    c.bf16 = bf16Enabled;
+    return c.build();
+  }
+
+  /** A mutable copy, so that each {@code with...} changes one field and keeps the others. */
+  private static final class Copy {
+    Integer microBatchSize;
+    Integer gradientAccumulationSteps;
+    Double lr;
+    Double beta1;
+    Double beta2;
+    Double eps;
+    Double weightDecay;
+    Double maxGradNorm;
+    Long warmupSteps;
+    Long totalSteps;
+    Integer hiddenSize;
+    Boolean fp16;
+    Boolean bf16;
+
+    Copy(AutoValues a) {
+      microBatchSize = a.microBatchSize;
+      gradientAccumulationSteps = a.gradientAccumulationSteps;
+      lr = a.lr;
+      beta1 = a.beta1;
+      beta2 = a.beta2;
+      eps = a.eps;
+      weightDecay = a.weightDecay;
+      maxGradNorm = a.maxGradNorm;
+      warmupSteps = a.warmupSteps;
+      totalSteps = a.totalSteps;
+      hiddenSize = a.hiddenSize;
+      fp16 = a.fp16;
+      bf16 = a.bf16;
+    }
+
+    AutoValues build() {
+      return new AutoValues(
+          microBatchSize,
+          gradientAccumulationSteps,
+          lr,
+          beta1,
+          beta2,
+          eps,
+          weightDecay,
+          maxGradNorm,
+          warmupSteps,
+          totalSteps,
+          hiddenSize,
+          fp16,
+          bf16);
+    }
   }
 
   int microOrDefault() {
