@@ -26,23 +26,23 @@ final class ZeroConfigReader {
           "zero_optimization: the boolean form is deprecated; write {\"stage\": "
               + (raw.booleanValue() ? 1 : 0)
               + "} instead");
-      long allgather = root.integer("allgather_size", 500_000_000L);
+      ZeroConfig d = ZeroConfig.DEFAULT;
       return new ZeroConfig(
           raw.booleanValue() ? 1 : 0,
-          true,
-          true,
-          500_000_000L,
-          true,
-          allgather,
-          false,
-          true,
-          false,
-          true,
-          false,
-          1_000_000_000L,
-          null,
-          null,
-          Stage3Config.DEFAULT);
+          d.contiguousGradients(),
+          d.reduceScatter(),
+          d.reduceBucketSize(),
+          d.allgatherPartitions(),
+          root.integer("allgather_size", d.allgatherBucketSize()),
+          d.overlapComm(),
+          d.loadFromFp32Weights(),
+          d.elasticCheckpoint(),
+          d.ignoreUnusedParameters(),
+          d.roundRobinGradients(),
+          d.subGroupSize(),
+          d.offloadOptimizer(),
+          d.offloadParam(),
+          d.stage3());
     }
     ConfigNode z = root.object("zero_optimization");
     int stage = z.intValue("stage", 0);
