@@ -180,30 +180,22 @@ public class AdamBench {
     float bias2 = (float) (1 / Math.sqrt(1 - Math.pow(HP.beta2(), t)));
     float eps = (float) HP.eps();
     float wd = (float) HP.weightDecay();
-    Future<?>[] parts = new Future<?>[st.threads];
-    for (int k = 0; k < st.threads; k++) {
-      int begin = (int) ((long) st.params * k / st.threads);
-      int end = (int) ((long) st.params * (k + 1) / st.threads);
-      parts[k] =
-          st.pool.submit(
-              () -> {
-                float[] p = st.param;
-                float[] m = st.expAvg;
-                float[] v = st.expAvgSq;
-                float[] gr = st.grad;
-                for (int i = begin; i < end; i++) {
-                  float g = gr[i] + wd * p[i];
-                  float mi = b1 * m[i] + (1 - b1) * g;
-                  float vi = b2 * v[i] + (1 - b2) * g * g;
-                  m[i] = mi;
-                  v[i] = vi;
-                  p[i] += stepSize * mi / ((float) Math.sqrt(vi) * bias2 + eps);
-                }
-              });
-    }
-    for (Future<?> f : parts) {
-      f.get();
-    }
+    inParallel(
+        st,
+        (begin, end) -> {
+          float[] p = st.param;
+          float[] m = st.expAvg;
+          float[] v = st.expAvgSq;
+          float[] gr = st.grad;
+          for (int i = begin; i < end; i++) {
+            float g = gr[i] + wd * p[i];
+            float mi = b1 * m[i] + (1 - b1) * g;
+            float vi = b2 * v[i] + (1 - b2) * g * g;
+            m[i] = mi;
+            v[i] = vi;
+            p[i] += stepSize * mi / ((float) Math.sqrt(vi) * bias2 + eps);
+          }
+        });
   }
 
   /**
@@ -212,24 +204,34 @@ public class AdamBench {
    */
   @Benchmark
   public void inPlaceProbe(JavaState st) throws Exception {
+    inParallel(
+        st,
+        (begin, end) -> {
+          float[] p = st.param;
+          float[] m = st.expAvg;
+          float[] v = st.expAvgSq;
+          float[] g = st.grad;
+          for (int i = begin; i < end; i++) {
+            float gi = g[i] * 1e-9f;
+            p[i] += gi;
+            m[i] += gi;
+            v[i] += gi;
+          }
+        });
+  }
+
+  /** A loop over the element range {@code [begin, end)}. */
+  private interface RangeBody {
+    void run(int begin, int end);
+  }
+
+  /** Splits the arrays into one contiguous range per thread of the pool and waits for all. */
+  private static void inParallel(JavaState st, RangeBody body) throws Exception {
     Future<?>[] parts = new Future<?>[st.threads];
     for (int k = 0; k < st.threads; k++) {
       int begin = (int) ((long) st.params * k / st.threads);
       int end = (int) ((long) st.params * (k + 1) / st.threads);
-      parts[k] =
-          st.pool.submit(
-              () -> {
-                float[] p = st.param;
-                float[] m = st.expAvg;
-                float[] v = st.expAvgSq;
-                float[] g = st.grad;
-                for (int i = begin; i < end; i++) {
-                  float gi = g[i] * 1e-9f;
-                  p[i] += gi;
-                  m[i] += gi;
-                  v[i] += gi;
-                }
-              });
+      parts[k] = st.pool.submit(() -> body.run(begin, end));
     }
     for (Future<?> f : parts) {
       f.get();
