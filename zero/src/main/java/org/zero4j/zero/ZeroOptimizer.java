@@ -30,7 +30,7 @@ import org.zero4j.zero.comm.Collectives;
  * configured norm, run the {@link FlatAdam} update over the shard, and write the result back to the
  * working parameters.
  */
-public final class ZeroOptimizer implements AutoCloseable {
+public final class ZeroOptimizer implements ZeroRuntime {
 
   /**
    * How the optimizer shards and communicates.
@@ -124,11 +124,13 @@ public final class ZeroOptimizer implements AutoCloseable {
   }
 
   /** Call before each micro-step's backward. */
+  @Override
   public void beforeBackward() {
     grads.beforeBackward();
   }
 
   /** Call after each micro-step's backward. */
+  @Override
   public void afterBackward() {
     grads.afterBackward();
   }
@@ -141,6 +143,7 @@ public final class ZeroOptimizer implements AutoCloseable {
    * @param lossScale the loss scale the gradients carry (1 without fp16)
    * @param clipNorm maximum global gradient norm, 0 for no clipping
    */
+  @Override
   public StepResult step(AdamHyperparams hp, long adamStep, double lossScale, double clipNorm) {
     try (Tensor grad32 = averagedFp32(lossScale)) {
       double norm = globalNorm(grad32);
@@ -204,6 +207,7 @@ public final class ZeroOptimizer implements AutoCloseable {
   }
 
   /** Bytes of model state held by this rank. */
+  @Override
   public MemoryBreakdown memory() {
     return new MemoryBreakdown(
         working.bytes(), grads.bytes(), shard.masterBytes(), shard.momentBytes());
