@@ -272,6 +272,11 @@ public final class Stage3Optimizer implements ZeroRuntime {
     live.sampler(sampler);
   }
 
+  /** The units' parameter groups (for tests of this package). */
+  List<UnitParams> unitParams() {
+    return units;
+  }
+
   /** Names of the units in shard order, the root unit last if there is one. */
   public List<String> unitNames() {
     List<String> out = new ArrayList<>();

@@ -21,23 +21,31 @@ public final class UnitChain extends Module {
   final List<ShardedUnit> units = new ArrayList<>();
   final Tensor scale;
 
-  private UnitChain() {
-    for (int i = 0; i + 1 < WIDTHS.length; i++) {
-      LinearImpl l = register_module("l" + i, new LinearImpl(WIDTHS[i], WIDTHS[i + 1]));
+  final int[] widths;
+
+  private UnitChain(int[] widths) {
+    this.widths = widths.clone();
+    for (int i = 0; i + 1 < widths.length; i++) {
+      LinearImpl l = register_module("l" + i, new LinearImpl(widths[i], widths[i + 1]));
       layers.add(l);
-      boolean last = i + 2 == WIDTHS.length;
+      boolean last = i + 2 == widths.length;
       units.add(ShardedUnit.of("l" + i, l, x -> last ? l.forward(x) : torch.tanh(l.forward(x))));
     }
     scale =
         register_parameter(
             "scale",
-            torch.rand(WIDTHS[WIDTHS.length - 1]).add_(new org.bytedeco.pytorch.Scalar(0.5)));
+            torch.rand(widths[widths.length - 1]).add_(new org.bytedeco.pytorch.Scalar(0.5)));
   }
 
   /** Builds the model; libtorch's generator is global, so construction is serialised. */
   public static synchronized UnitChain create(long seed) {
+    return create(seed, WIDTHS);
+  }
+
+  /** A chain of the given layer widths. */
+  public static synchronized UnitChain create(long seed, int... widths) {
     torch.manual_seed(seed);
-    return new UnitChain();
+    return new UnitChain(widths);
   }
 
   public Tensor forward(Tensor x) {
@@ -62,9 +70,14 @@ public final class UnitChain extends Module {
 
   /** Global batch {@code step}: inputs and targets, fixed by the seed. */
   public static synchronized Tensor[] batch(long seed, int step, int rows) {
+    return batch(seed, step, rows, WIDTHS);
+  }
+
+  /** As {@link #batch(long, int, int)} for a chain of the given widths. */
+  public static synchronized Tensor[] batch(long seed, int step, int rows, int... widths) {
     torch.manual_seed(seed * 1000 + step);
     return new Tensor[] {
-      torch.randn(rows, WIDTHS[0]), torch.randn(rows, WIDTHS[WIDTHS.length - 1])
+      torch.randn(rows, widths[0]), torch.randn(rows, widths[widths.length - 1])
     };
   }
 }
