@@ -33,6 +33,7 @@ public final class ShardedUnit {
   private final UnaryOperator<Tensor> body;
   private UnitLifecycle lifecycle;
   private int index = -1;
+  private UnitParams partitioned;
 
   /**
    * A unit over explicit parameters.
@@ -84,6 +85,18 @@ public final class ShardedUnit {
   /** The unit's parameters. */
   public List<Tensor> parameters() {
     return parameters;
+  }
+
+  /** The shard made by {@link PartitionedInit}, or null when the parameters are still whole. */
+  UnitParams partitioned() {
+    return partitioned;
+  }
+
+  void partitioned(UnitParams p) {
+    if (partitioned != null) {
+      throw new IllegalStateException("sharding unit '" + name + "' is already partitioned");
+    }
+    this.partitioned = p;
   }
 
   void attach(UnitLifecycle l, int unitIndex) {

@@ -85,9 +85,17 @@ public final class Stage3Optimizer implements ZeroRuntime {
       names.add("root");
     }
     for (int i = 0; i < groups.size(); i++) {
+      UnitParams pre = i < userUnits.size() ? userUnits.get(i).partitioned() : null;
       this.units.add(
-          new UnitParams(
-              i, names.get(i), groups.get(i), comm.worldSize(), comm.rank(), options.working()));
+          pre != null
+              ? pre.adopt(i, groups.get(i), comm.worldSize(), comm.rank(), options.working())
+              : new UnitParams(
+                  i,
+                  names.get(i),
+                  groups.get(i),
+                  comm.worldSize(),
+                  comm.rank(),
+                  options.working()));
     }
     markPersistent(groups.size() > userUnits.size());
     this.shardOffsets = new long[this.units.size()];

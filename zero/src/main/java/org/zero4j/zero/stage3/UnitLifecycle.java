@@ -141,6 +141,12 @@ final class UnitLifecycle {
 
   private void onOutputGrad(UnitParams u) {
     if (failure != null) {
+      if (u.state() != UnitParams.State.GATHERED) {
+        if (u.state() == UnitParams.State.SHARDED) {
+          live.add(u);
+        }
+        u.fillAfterFailure(); // see fillAfterFailure: let autograd finish, report after
+      }
       return;
     }
     try {
@@ -154,6 +160,12 @@ final class UnitLifecycle {
       }
     } catch (RuntimeException e) {
       failure = e;
+      if (u.state() != UnitParams.State.GATHERED) {
+        if (u.state() == UnitParams.State.SHARDED) {
+          live.add(u);
+        }
+        u.fillAfterFailure();
+      }
     }
   }
 

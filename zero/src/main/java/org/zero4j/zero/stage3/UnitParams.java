@@ -25,9 +25,9 @@ final class UnitParams implements AutoCloseable {
     GATHERED
   }
 
-  private final int index;
+  private int index;
   private final String name;
-  private final List<NamedParameter> params;
+  private List<NamedParameter> params;
   private final long[] offsets;
   private final long[][] shapes;
   private final long numel;
@@ -109,6 +109,51 @@ final class UnitParams implements AutoCloseable {
 
   private Tensor emptyLike() {
     return torch.empty(0).to(precision.scalarType());
+  }
+
+  /**
+   * Takes this group (partitioned at construction time, {@link PartitionedInit}) into an optimizer
+   * as unit {@code newIndex}, under the optimizer's names for the same parameters.
+   */
+  UnitParams adopt(
+      int newIndex, List<NamedParameter> named, int worldSize, int rankNow, Precision p) {
+    if (worldSize != world || rankNow != rank || p != precision) {
+      throw new IllegalArgumentException(
+          "sharding unit '"
+              + name
+              + "' was partitioned for rank "
+              + rank
+              + " of "
+              + world
+              + " in "
+              + precision
+              + " but the optimizer runs rank "
+              + rankNow
+              + " of "
+              + worldSize
+              + " in "
+              + p
+              + "; build the model with the same group and precision as the engine");
+    }
+    if (named.size() != params.size()) {
+      throw new IllegalStateException(
+          "unit "
+              + name
+              + " was partitioned with "
+              + params.size()
+              + " parameters, now "
+              + named.size());
+    }
+    for (int i = 0; i < named.size(); i++) {
+      if (UnitAssignment.identity(named.get(i).tensor())
+          != UnitAssignment.identity(params.get(i).tensor())) {
+        throw new IllegalStateException(
+            "unit " + name + " changed its parameters after partitioning");
+      }
+    }
+    this.index = newIndex;
+    this.params = List.copyOf(named);
+    return this;
   }
 
   int index() {
@@ -206,6 +251,25 @@ final class UnitParams implements AutoCloseable {
   /** Elements of parameter {@code i}. */
   long paramNumel(int i) {
     return numelOf(i);
+  }
+
+  /**
+   * After a failed gather inside backward: points the parameters at a zero-filled full buffer, so
+   * that autograd can finish the backward it is in (a Java exception cannot unwind it) and the
+   * stored failure is reported when it returns. The values are meaningless; the step must not run.
+   */
+  void fillAfterFailure() {
+    full.allocate();
+    full.tensor().zero_();
+    inFlight = null;
+    Tensor flat = full.tensor();
+    for (int i = 0; i < params.size(); i++) {
+      try (Tensor slice = flat.narrow(0, offsets[i], numelOf(i));
+          Tensor view = slice.view(shapes[i])) {
+        params.get(i).tensor().set_data(view);
+      }
+    }
+    state = State.GATHERED;
   }
 
   /** Frees the full buffer and its gradients; the parameters point at empty tensors again. */

@@ -23,13 +23,15 @@ public final class UnitChain extends Module {
 
   final int[] widths;
 
-  private UnitChain(int[] widths) {
+  private UnitChain(int[] widths, java.util.function.UnaryOperator<ShardedUnit> onUnit) {
     this.widths = widths.clone();
     for (int i = 0; i + 1 < widths.length; i++) {
       LinearImpl l = register_module("l" + i, new LinearImpl(widths[i], widths[i + 1]));
       layers.add(l);
       boolean last = i + 2 == widths.length;
-      units.add(ShardedUnit.of("l" + i, l, x -> last ? l.forward(x) : torch.tanh(l.forward(x))));
+      units.add(
+          onUnit.apply(
+              ShardedUnit.of("l" + i, l, x -> last ? l.forward(x) : torch.tanh(l.forward(x)))));
     }
     scale =
         register_parameter(
@@ -44,8 +46,14 @@ public final class UnitChain extends Module {
 
   /** A chain of the given layer widths. */
   public static synchronized UnitChain create(long seed, int... widths) {
+    return create(seed, u -> u, widths);
+  }
+
+  /** A chain whose units are passed through {@code onUnit} as soon as each is built. */
+  public static synchronized UnitChain create(
+      long seed, java.util.function.UnaryOperator<ShardedUnit> onUnit, int... widths) {
     torch.manual_seed(seed);
-    return new UnitChain(widths);
+    return new UnitChain(widths, onUnit);
   }
 
   public Tensor forward(Tensor x) {
