@@ -245,6 +245,87 @@ public final class Stage3Optimizer implements ZeroRuntime {
     return out;
   }
 
+  /**
+   * Gathers the units holding {@code parameters} on every rank until the returned scope closes;
+   * {@code modifierRank} (or -1 for none) is the rank whose edits are kept. See {@link
+   * GatheredParameters}.
+   */
+  public GatheredParameters gathered(List<Tensor> parameters, int modifierRank) {
+    if (modifierRank >= comm.worldSize()) {
+      throw new IllegalArgumentException(
+          "modifier rank " + modifierRank + " is not a rank of this group of " + comm.worldSize());
+    }
+    java.util.Set<Long> wanted = new java.util.HashSet<>();
+    for (Tensor t : parameters) {
+      wanted.add(UnitAssignment.identity(t));
+    }
+    List<UnitParams> chosen = new ArrayList<>();
+    for (UnitParams u : units) {
+      for (NamedParameter p : u.params()) {
+        if (wanted.remove(UnitAssignment.identity(p.tensor()))) {
+          if (!chosen.contains(u)) {
+            chosen.add(u);
+          }
+        }
+      }
+    }
+    if (!wanted.isEmpty()) {
+      throw new IllegalArgumentException(
+          wanted.size()
+              + " of the tensors to gather are not parameters managed by this ZeRO stage-3"
+              + " optimizer; pass the model's own trainable parameters");
+    }
+    return new GatheredParameters(this, chosen, modifierRank);
+  }
+
+  /** {@link #gathered(List, int)} over every parameter. */
+  public GatheredParameters gatheredAll(int modifierRank) {
+    List<Tensor> all = new ArrayList<>();
+    for (NamedParameter p : params) {
+      all.add(p.tensor());
+    }
+    return gathered(all, modifierRank);
+  }
+
+  /**
+   * The full parameters in the working precision (16-bit in mixed precision), gathered one unit at
+   * a time so that no rank holds more than one unit beyond the result: on {@code root} a map from
+   * parameter name to a copy, in registration order; on the other ranks an empty map. A collective
+   * (DeepSpeed's {@code stage3_gather_16bit_weights_on_model_save} state dict).
+   */
+  public Map<String, Tensor> consolidatedStateDict(int root) {
+    Map<Long, Tensor> copies = new HashMap<>();
+    for (UnitParams u : units) {
+      lifecycle.gatherNow(u);
+      if (comm.rank() == root) {
+        for (NamedParameter p : u.params()) {
+          copies.put(UnitAssignment.identity(p.tensor()), p.tensor().detach().clone());
+        }
+      }
+      lifecycle.releaseNow(u);
+    }
+    Map<String, Tensor> out = new java.util.LinkedHashMap<>();
+    if (comm.rank() == root) {
+      for (NamedParameter p : params) {
+        out.put(p.name(), copies.get(UnitAssignment.identity(p.tensor())));
+      }
+    }
+    return out;
+  }
+
+  UnitLifecycle lifecycle() {
+    return lifecycle;
+  }
+
+  UnitCollectives unitComm() {
+    return unitComm;
+  }
+
+  /** A view of {@code u}'s chunk of the fp32 master shard. */
+  Tensor masterChunk(UnitParams u) {
+    return master.narrow(0, shardOffsets[u.index()], u.chunk());
+  }
+
   @Override
   public MemoryBreakdown memory() {
     long shards = 0;
