@@ -65,21 +65,35 @@ final class UnitLifecycle {
     this.config = config;
     this.ignoreUnused = ignoreUnused;
     this.prefetched = new boolean[units.size()];
-    for (UnitParams u : units) {
-      int[] handles = new int[u.params().size()];
-      for (int i = 0; i < u.params().size(); i++) {
-        int param = i;
-        VoidTensorHook hook =
+    // Note [hook objects live as long as the lifecycle]: every JavaCPP callback object is made
+    // here, once, and kept until close: one per parameter and one per unit for its outputs (the
+    // same object is registered on every forward's output). Making callbacks per forward would
+    // leave the collector to free native thunks that a graph may still reference, and JavaCPP's
+    // callback allocation is not made for concurrent churn from several rank threads.
+    synchronized (VoidTensorHook.class) {
+      for (UnitParams u : units) {
+        outputHooks.add(
             new VoidTensorHook() {
               @Override
               public void call(TensorBase grad) {
-                onParamGrad(u, param, grad);
+                onOutputGrad(u);
               }
-            };
-        paramHooks.add(hook);
-        handles[i] = u.params().get(i).tensor().register_hook(hook);
+            });
+        int[] handles = new int[u.params().size()];
+        for (int i = 0; i < u.params().size(); i++) {
+          int param = i;
+          VoidTensorHook hook =
+              new VoidTensorHook() {
+                @Override
+                public void call(TensorBase grad) {
+                  onParamGrad(u, param, grad);
+                }
+              };
+          paramHooks.add(hook);
+          handles[i] = u.params().get(i).tensor().register_hook(hook);
+        }
+        paramHookHandles.add(handles);
       }
-      paramHookHandles.add(handles);
     }
   }
 
@@ -106,15 +120,7 @@ final class UnitLifecycle {
 
   private void postForward(UnitParams u, Tensor out) {
     if (out.requires_grad()) {
-      VoidTensorHook hook =
-          new VoidTensorHook() {
-            @Override
-            public void call(TensorBase grad) {
-              onOutputGrad(u);
-            }
-          };
-      outputHooks.add(hook);
-      out.register_hook(hook);
+      out.register_hook(outputHooks.get(u.index()));
     }
     if (!u.persistent() && !reusedSoon(u)) {
       release(u);
@@ -273,7 +279,6 @@ final class UnitLifecycle {
       lastTrace = List.copyOf(trace);
     }
     trace.clear();
-    outputHooks.clear();
   }
 
   /** Gathers {@code u} now, outside forward and backward (whole-model access, persistence). */
