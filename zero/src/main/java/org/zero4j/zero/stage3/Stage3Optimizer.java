@@ -220,7 +220,7 @@ public final class Stage3Optimizer implements ZeroRuntime {
     }
     for (UnitParams u : units) {
       if (u.persistent()) {
-        unitComm.await(u, UnitCollectives.Kind.GATHER, unitComm.gather(u));
+        unitComm.await(unitComm.gather(u));
       }
     }
   }

@@ -9,7 +9,6 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorBase;
 import org.bytedeco.pytorch.global.torch;
 import org.zero4j.zero.Precision;
-import org.zero4j.zero.comm.Pending;
 
 /**
  * Stage 3's gradients: each unit's full gradient is assembled in a staging buffer as autograd
@@ -23,7 +22,7 @@ import org.zero4j.zero.comm.Pending;
  */
 final class UnitGradients implements AutoCloseable {
 
-  private record InFlight(UnitParams unit, Tensor staging, Tensor out, Pending pending) {}
+  private record InFlight(UnitParams unit, Tensor staging, Tensor out, UnitCollectives.Op op) {}
 
   private final List<UnitParams> units;
   private final long[] shardOffsets;
@@ -108,7 +107,7 @@ final class UnitGradients implements AutoCloseable {
         staging[idx] != null ? staging[idx] : torch.zeros(u.paddedNumel()).to(wire.scalarType());
     staging[idx] = null;
     Tensor out = torch.empty(u.chunk()).to(wire.scalarType());
-    Pending p = comm.reduceScatter(u, out, in);
+    UnitCollectives.Op p = comm.reduceScatter(u, out, in);
     inFlight.addLast(new InFlight(u, in, out, p));
     inFlightSoFar += u.paddedNumel();
     while (!inFlight.isEmpty()
@@ -118,7 +117,7 @@ final class UnitGradients implements AutoCloseable {
   }
 
   private void complete(InFlight f) {
-    comm.await(f.unit(), UnitCollectives.Kind.REDUCE, f.pending());
+    comm.await(f.op());
     inFlightSoFar -= f.unit().paddedNumel();
     try (Tensor dst = shardGrad.narrow(0, shardOffsets[f.unit().index()], f.unit().chunk())) {
       dst.add_(f.out());
@@ -192,8 +191,9 @@ final class UnitGradients implements AutoCloseable {
 
   @Override
   public void close() {
+    // Only after a failure is anything still in flight; the collective keeps its own references
+    // to the buffers, so dropping ours cannot free memory under it.
     for (InFlight f : inFlight) {
-      f.pending().await();
       f.staging().close();
       f.out().close();
     }

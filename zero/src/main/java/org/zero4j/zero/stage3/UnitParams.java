@@ -6,7 +6,6 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.zero4j.zero.NamedParameter;
 import org.zero4j.zero.Precision;
-import org.zero4j.zero.comm.Pending;
 
 /**
  * The parameters of one sharding unit (FSDP's parameter group): laid out back to back in one flat
@@ -39,7 +38,8 @@ final class UnitParams implements AutoCloseable {
   private final GatheredStorage full;
   private boolean persistent;
   private State state = State.SHARDED;
-  private Pending inFlight;
+  private UnitCollectives.Op inFlight;
+  private boolean abandoned;
 
   /**
    * Takes chunk {@code rank} of the parameters' current values (every rank holds the same full
@@ -211,7 +211,7 @@ final class UnitParams implements AutoCloseable {
   }
 
   /** Allocates the full buffer and records the gather writing it. */
-  void gathering(Pending pending) {
+  void gathering(UnitCollectives.Op pending) {
     if (state != State.SHARDED) {
       throw new IllegalStateException("unit " + name + " is already " + state);
     }
@@ -227,9 +227,14 @@ final class UnitParams implements AutoCloseable {
     if (state != State.GATHERING) {
       throw new IllegalStateException("unit " + name + " was never gathered");
     }
-    Pending p = inFlight;
+    UnitCollectives.Op p = inFlight;
     inFlight = null;
-    comm.await(this, UnitCollectives.Kind.GATHER, p);
+    try {
+      comm.await(p);
+    } catch (RuntimeException e) {
+      abandoned = true; // the gather may still write into the buffer: never free it under it
+      throw e;
+    }
     Tensor flat = full.tensor();
     for (int i = 0; i < params.size(); i++) {
       try (Tensor slice = flat.narrow(0, offsets[i], numelOf(i));
@@ -261,6 +266,9 @@ final class UnitParams implements AutoCloseable {
   void fillAfterFailure() {
     full.allocate();
     full.tensor().zero_();
+    if (inFlight != null) {
+      abandoned = true; // see finishGather
+    }
     inFlight = null;
     Tensor flat = full.tensor();
     for (int i = 0; i < params.size(); i++) {
@@ -283,16 +291,24 @@ final class UnitParams implements AutoCloseable {
         p.tensor().set_data(emptyLike());
       }
     }
-    full.free();
+    if (!abandoned) {
+      full.free();
+    }
     state = State.SHARDED;
   }
 
+  /**
+   * Closes the shard and drops the full buffer. A gather still in flight (a prefetch never used, or
+   * one abandoned after a failure) keeps its own reference to the buffer, so the memory goes when
+   * the collective does, never under it.
+   */
   @Override
   public void close() {
-    if (state == State.GATHERING) {
-      inFlight.await();
-    }
     shard.close();
-    full.close();
+    if (state == State.GATHERING || abandoned) {
+      full.tensor().close();
+    } else {
+      full.close();
+    }
   }
 }
