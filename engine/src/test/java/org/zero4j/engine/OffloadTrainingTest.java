@@ -84,7 +84,10 @@ class OffloadTrainingTest {
       for (int i = 0; i < expected.size(); i++) {
         assertTrue(
             torch.equal(o.params().get(i), expected.get(i)),
-            "param " + i + " differs by " + o.params().get(i).sub(expected.get(i)).abs().max());
+            "param "
+                + i
+                + " differs by "
+                + o.params().get(i).sub(expected.get(i)).abs().max().item_double());
       }
     }
     try (Stream<Path> left = Files.list(swapDir)) {

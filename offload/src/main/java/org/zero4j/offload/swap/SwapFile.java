@@ -54,13 +54,25 @@ public final class SwapFile implements AutoCloseable {
   private final FileChannel channel;
   private final FileLock lock;
   private final long size;
+  private final boolean owned;
   private boolean closed;
 
-  private SwapFile(Path path, FileChannel channel, FileLock lock, long size) {
+  private SwapFile(Path path, FileChannel channel, FileLock lock, long size, boolean owned) {
     this.path = path;
     this.channel = channel;
     this.lock = lock;
     this.size = size;
+    this.owned = owned;
+  }
+
+  /**
+   * An existing file or device opened for swapping without taking ownership: it is neither locked
+   * nor deleted. Tests use it to swap against {@code /dev/full}, which fails every write with
+   * ENOSPC.
+   */
+  static SwapFile borrow(Path path, long size) throws IOException {
+    FileChannel ch = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE);
+    return new SwapFile(path, ch, null, size, false);
   }
 
   /**
@@ -93,7 +105,7 @@ public final class SwapFile implements AutoCloseable {
       if (size > 0) {
         ch.write(ByteBuffer.allocate(1), size - 1); // sets the length; the rest stays a hole
       }
-      return new SwapFile(path, ch, lock, size);
+      return new SwapFile(path, ch, lock, size, true);
     } catch (IOException e) {
       discard(path, ch);
       throw new UncheckedIOException(
@@ -163,6 +175,10 @@ public final class SwapFile implements AutoCloseable {
     }
     closed = true;
     try {
+      if (!owned) {
+        channel.close();
+        return;
+      }
       lock.release();
       channel.close();
       Files.deleteIfExists(path);
