@@ -98,7 +98,7 @@ public final class Zero4jCli {
     to.println(
         "  bench"
             + " ".repeat(Math.max(2, width - 3))
-            + "step|adam|comm: benchmarks with their baselines (bin/zero4j runs the benchmarks module)");
+            + "step|adam|comm|offload: benchmarks with their baselines (bin/zero4j runs the benchmarks module)");
     return code;
   }
 
