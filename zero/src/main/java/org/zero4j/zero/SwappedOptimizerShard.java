@@ -171,6 +171,7 @@ final class SwappedOptimizerShard implements AutoCloseable {
       for (AdamState which : AdamState.values()) {
         writes.add(swapper.write(file, offset(s, n, which), bufs[which.ordinal()].bytes(n)));
       }
+      writes.add(swapper.sync(file));
     }
   }
 
@@ -243,7 +244,6 @@ final class SwappedOptimizerShard implements AutoCloseable {
     if (failure != null) {
       throw failure;
     }
-    file.flush();
   }
 
   // Every outstanding request must finish before its buffer goes back to the pool.

@@ -28,7 +28,8 @@ public final class AsyncSwapper implements AutoCloseable {
   private record Request(
       SwapOp op, boolean write, FileChannel ch, String file, long pos, ByteBuffer buf) {}
 
-  private record Pending(SwapOp op, boolean write, SwapFile file, long pos, ByteBuffer buf) {}
+  private record Pending(
+      SwapOp op, boolean write, SwapFile file, long pos, ByteBuffer buf, boolean sync) {}
 
   private static final AtomicInteger SWAPPERS = new AtomicInteger();
 
@@ -97,7 +98,25 @@ public final class AsyncSwapper implements AutoCloseable {
             + " of "
             + file.path();
     SwapOp op = new SwapOp(what, requests);
-    queue.add(new Pending(op, write, file, pos, buf.slice()));
+    queue.add(new Pending(op, write, file, pos, buf.slice(), false));
+    return op;
+  }
+
+  /**
+   * Starts a flush of {@code file} to the device ({@code fdatasync}) once every operation submitted
+   * before it has completed. Operations submitted after it start when it is done.
+   *
+   * <p>Note [flush in the pipeline]: positional writes land in the page cache and return; the disk
+   * transfer happens at writeback. Flushing after each sub-group's write-back, on the I/O threads,
+   * overlaps that transfer with the next sub-group's update instead of leaving it all to one flush
+   * at the end of the step, and keeps the dirty page cache bounded by about one sub-group.
+   */
+  public SwapOp sync(SwapFile file) {
+    if (closed) {
+      throw new IllegalStateException("the swapper is closed");
+    }
+    SwapOp op = new SwapOp("flush of " + file.path(), 1);
+    queue.add(new Pending(op, true, file, 0, null, true));
     return op;
   }
 
@@ -107,6 +126,19 @@ public final class AsyncSwapper implements AutoCloseable {
         Pending p = queue.take();
         if (p.op == null) {
           return;
+        }
+        if (p.sync) {
+          slots.acquire(aio.queueDepth()); // every earlier request has completed
+          Throwable error = null;
+          try {
+            p.file.channel().force(false);
+          } catch (IOException | RuntimeException e) {
+            error = e;
+          } finally {
+            slots.release(aio.queueDepth());
+            p.op.requestDone(error);
+          }
+          continue;
         }
         ByteBuffer all = p.buf;
         int total = all.remaining();
@@ -165,7 +197,7 @@ public final class AsyncSwapper implements AutoCloseable {
       return;
     }
     closed = true;
-    queue.add(new Pending(null, false, null, 0, null));
+    queue.add(new Pending(null, false, null, 0, null, false));
     try {
       dispatcher.join();
       workers.shutdown();
