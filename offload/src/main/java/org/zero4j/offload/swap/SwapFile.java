@@ -90,6 +90,8 @@ public final class SwapFile implements AutoCloseable {
                 tag, host(), ProcessHandle.current().pid(), rank, SEQUENCE.incrementAndGet());
     Path path = dir.path().resolve(name);
     FileChannel ch = null;
+    // Registered before it exists, so that a sweep by another rank of this JVM never opens it.
+    OPEN.add(path);
     try {
       ch =
           FileChannel.open(
@@ -97,7 +99,6 @@ public final class SwapFile implements AutoCloseable {
               StandardOpenOption.CREATE_NEW,
               StandardOpenOption.READ,
               StandardOpenOption.WRITE);
-      OPEN.add(path);
       FileLock lock = ch.tryLock();
       if (lock == null) {
         throw new IllegalStateException("swap file " + path + " was locked by another process");
