@@ -88,7 +88,8 @@ public final class AsyncSwapper implements AutoCloseable {
               + file.size()
               + " bytes");
     }
-    int requests = (int) Math.max(1, (buf.remaining() + aio.blockSize() - 1) / aio.blockSize());
+    int requests =
+        (int) Math.max(1, (buf.remaining() + (long) aio.blockSize() - 1) / aio.blockSize());
     String what =
         "swap "
             + (write ? "write of " : "read of ")
