@@ -31,6 +31,11 @@ import org.zero4j.zero.comm.Collectives;
  * compute the global norm (all-reduced over shards), skip the step on inf/NaN, clip to the
  * configured norm, run the {@link FlatAdam} update over the shard, and write the result back to the
  * working parameters.
+ *
+ * <p>At stages 1 and 2 the shard's state can be offloaded ({@link OptimizerOffload}): to host
+ * memory, or to a swap file on NVMe that is updated sub-group by sub-group ({@link
+ * SwappedOptimizerShard}); with NVMe the state is reached through {@link #readState} and {@link
+ * #writeState} only.
  */
 public final class ZeroOptimizer implements AutoCloseable {
 

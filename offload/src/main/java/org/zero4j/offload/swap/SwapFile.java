@@ -77,8 +77,8 @@ public final class SwapFile implements AutoCloseable {
 
   /**
    * Creates, locks and sizes a new swap file of {@code size} bytes in {@code dir}. The file is
-   * sparse until written; {@link AsyncSwapper} writes every byte of the swap set at initialize so
-   * that disk space is taken up front rather than discovered missing mid-run.
+   * sparse until written; its owner writes it at initialize (the optimizer writes every byte unless
+   * {@code fast_init}), so that disk space is taken up front rather than found missing mid-run.
    */
   public static SwapFile create(SwapDirectory dir, String tag, int rank, long size) {
     if (size < 0) {
