@@ -9,6 +9,7 @@ import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -89,29 +90,36 @@ public final class SwapFile implements AutoCloseable {
             .formatted(
                 tag, host(), ProcessHandle.current().pid(), rank, SEQUENCE.incrementAndGet());
     Path path = dir.path().resolve(name);
+    // Note [locked before visible]: the file is made under a name the sweep ignores, locked, and
+    // only then renamed (the lock belongs to the inode and survives it), so no sweep by another
+    // process can see it unlocked. It is registered before it exists, so that a sweep by another
+    // rank of this JVM never opens it (see isOpenHere).
+    Path creating = dir.path().resolve("." + name + ".creating");
     FileChannel ch = null;
-    // Registered before it exists, so that a sweep by another rank of this JVM never opens it.
     OPEN.add(path);
     try {
       ch =
           FileChannel.open(
-              path,
+              creating,
               StandardOpenOption.CREATE_NEW,
               StandardOpenOption.READ,
               StandardOpenOption.WRITE);
       FileLock lock = ch.tryLock();
       if (lock == null) {
-        throw new IllegalStateException("swap file " + path + " was locked by another process");
+        throw new IllegalStateException("swap file " + creating + " was locked by another process");
       }
+      Files.move(creating, path, StandardCopyOption.ATOMIC_MOVE);
       if (size > 0) {
         ch.write(ByteBuffer.allocate(1), size - 1); // sets the length; the rest stays a hole
       }
       return new SwapFile(path, ch, lock, size, true);
     } catch (IOException e) {
+      discard(creating, null);
       discard(path, ch);
       throw new UncheckedIOException(
           "cannot create swap file " + path + " of " + size + " bytes: " + e.getMessage(), e);
     } catch (RuntimeException e) {
+      discard(creating, null);
       discard(path, ch);
       throw e;
     }
