@@ -16,8 +16,11 @@ import org.zero4j.zero.comm.Collectives;
 import org.zero4j.zero.comm.LocalRanks;
 
 /**
- * Step time of ZeRO stages 1 and 2 relative to stage 0 (plain data parallel) on the same GPT model,
- * and bytes communicated per step relative to ZeRO's 2Ψ, on N Gloo ranks in one run.
+ * Step time of ZeRO stages 1, 2 and 3 relative to stage 0 (plain data parallel) on the same GPT
+ * model, and bytes communicated per step relative to ZeRO's 2Ψ, on N Gloo ranks in one run. Stage 3
+ * runs twice, with prefetch on ({@code stage3_prefetch_bucket_size} 5e7) and off (0); both with
+ * {@code stage3_param_persistence_threshold} 0 and {@code stage3_max_reuse_distance} 0, so every
+ * block is gathered in forward and again in backward (3Ψ per step).
  *
  * <p>Each rank is a thread with its own Gloo group and one intra-op thread, so N ranks use N cores.
  * Stages run interleaved round by round (0, 1, 2, 0, 1, 2, ...) so that machine noise hits all of
@@ -30,6 +33,23 @@ public final class StepBench {
 
   private static final int BLOCK = 64;
   private static final int MICRO = 8;
+
+  /** One configuration under test. */
+  private record Variant(String label, int stage, String stage3) {}
+
+  private static final List<Variant> VARIANTS =
+      List.of(
+          new Variant("0", 0, ""),
+          new Variant("1", 1, ""),
+          new Variant("2", 2, ""),
+          new Variant("3+prefetch", 3, s3(50_000_000L)),
+          new Variant("3 no-prefetch", 3, s3(0)));
+
+  private static String s3(long prefetch) {
+    return ", \"stage3_param_persistence_threshold\": 0, \"stage3_max_reuse_distance\": 0,"
+        + " \"stage3_prefetch_bucket_size\": "
+        + prefetch;
+  }
 
   private StepBench() {}
 
@@ -68,7 +88,7 @@ public final class StepBench {
    * measured step.
    */
   private record Result(
-      int stage,
+      Variant variant,
       double[] stepMillis,
       double[] roundMedians,
       long bytesPerStep,
@@ -85,21 +105,25 @@ public final class StepBench {
       int rounds,
       int steps) {
     torch.set_num_threads(1);
-    Engine[] engines = new Engine[3];
-    GptModel[] models = new GptModel[3];
-    for (int stage = 0; stage <= 2; stage++) {
-      models[stage] = build(gpt);
-      engines[stage] =
-          Zero4j.setup(models[stage])
-              .config(config(stage, precision, overlap, bucket))
+    int n = VARIANTS.size();
+    Engine[] engines = new Engine[n];
+    GptModel[] models = new GptModel[n];
+    for (int v = 0; v < n; v++) {
+      models[v] = build(gpt);
+      engines[v] =
+          Zero4j.setup(models[v])
+              .config(config(VARIANTS.get(v), precision, overlap, bucket))
               .collectives(comm)
               .start();
     }
     long psi = models[0].parameterCount();
-    List<List<Double>> times = List.of(new ArrayList<>(), new ArrayList<>(), new ArrayList<>());
-    double[][] roundMedians = new double[3][rounds];
-    long[] bytes = new long[3];
-    long[] transport = new long[3];
+    List<List<Double>> times = new ArrayList<>();
+    for (int v = 0; v < n; v++) {
+      times.add(new ArrayList<>());
+    }
+    double[][] roundMedians = new double[n][rounds];
+    long[] bytes = new long[n];
+    long[] transport = new long[n];
     Tensor x;
     Tensor y;
     synchronized (StepBench.class) {
@@ -108,38 +132,38 @@ public final class StepBench {
       y = torch.randint(96, new long[] {MICRO, BLOCK});
     }
     for (int round = -1; round < rounds; round++) { // round -1 warms up
-      for (int k = 0; k <= 2; k++) {
-        int stage = Math.floorMod(round + k, 3); // rotate the order so no stage always goes first
+      for (int k = 0; k < n; k++) {
+        int v = Math.floorMod(round + k, n); // rotate the order so no variant always goes first
         double[] inRound = new double[steps];
         for (int s = 0; s < steps; s++) {
           comm.barrier();
           comm.stats().reset();
           long t0 = System.nanoTime();
           // Note [scoped step]: forward's temporaries are freed when the scope closes, not when
-          // the GC gets to them, so every stage pays the same for memory.
+          // the GC gets to them, so every variant pays the same for memory.
           try (PointerScope scope = new PointerScope()) {
-            Tensor loss = models[stage].loss(x, y);
-            engines[stage].backward(loss);
-            engines[stage].step();
+            Tensor loss = models[v].loss(x, y);
+            engines[v].backward(loss);
+            engines[v].step();
           }
           long t1 = System.nanoTime();
-          bytes[stage] = comm.stats().totalBytes();
-          transport[stage] = comm.stats().totalTransportBytes();
+          bytes[v] = comm.stats().totalBytes();
+          transport[v] = comm.stats().totalTransportBytes();
           inRound[s] = (t1 - t0) / 1e6;
           if (round >= 0) {
-            times.get(stage).add(inRound[s]);
+            times.get(v).add(inRound[s]);
           }
         }
         if (round >= 0) {
-          roundMedians[stage][round] = median(inRound);
+          roundMedians[v][round] = median(inRound);
         }
       }
     }
-    Result[] out = new Result[3];
-    for (int stage = 0; stage <= 2; stage++) {
-      double[] t = times.get(stage).stream().mapToDouble(Double::doubleValue).toArray();
-      out[stage] = new Result(stage, t, roundMedians[stage], bytes[stage], transport[stage], psi);
-      engines[stage].close();
+    Result[] out = new Result[n];
+    for (int v = 0; v < n; v++) {
+      double[] t = times.get(v).stream().mapToDouble(Double::doubleValue).toArray();
+      out[v] = new Result(VARIANTS.get(v), t, roundMedians[v], bytes[v], transport[v], psi);
+      engines[v].close();
     }
     return out;
   }
@@ -148,16 +172,16 @@ public final class StepBench {
     return new GptModel(gpt);
   }
 
-  private static String config(int stage, String precision, String overlap, String bucket) {
+  private static String config(Variant v, String precision, String overlap, String bucket) {
     String p = precision.equals("bf16") ? "\"bf16\": {\"enabled\": true}," : "";
     return """
         {"train_micro_batch_size_per_gpu": %d, %s
          "gradient_clipping": 1.0,
          "optimizer": {"type": "AdamW", "params": {"lr": 1e-4, "weight_decay": 0.01}},
          "zero_optimization": {"stage": %d, "overlap_comm": %s,
-                               "reduce_bucket_size": %s, "allgather_bucket_size": %s}}
+                               "reduce_bucket_size": %s, "allgather_bucket_size": %s%s}}
         """
-        .formatted(MICRO, p, stage, overlap, bucket, bucket);
+        .formatted(MICRO, p, v.stage(), overlap, bucket, bucket, v.stage3());
   }
 
   private static void report(Result[] r, String precision) {
@@ -165,15 +189,15 @@ public final class StepBench {
     double base = median(r[0].stepMillis());
     System.out.printf(Locale.ROOT, "Ψ = %d parameters%n", r[0].psi());
     System.out.println(
-        "stage  median_step_ms  p25_ms  p75_ms  ratio_vs_stage0  paired_ratio  bytes/step"
+        "variant        median_step_ms  p25_ms  p75_ms  ratio_vs_stage0  paired_ratio  bytes/step"
             + "  ratio_vs_2Ψ  gloo_transport_vs_2Ψ");
     for (Result x : r) {
       double med = median(x.stepMillis());
       double twoPsi = 2.0 * x.psi() * wireBytes;
       System.out.printf(
           Locale.ROOT,
-          "%5d  %14.2f  %6.1f  %6.1f  %15.3f  %12.3f  %10d  %11.4f  %20.4f%n",
-          x.stage(),
+          "%-13s  %14.2f  %6.1f  %6.1f  %15.3f  %12.3f  %10d  %11.4f  %20.4f%n",
+          x.variant().label(),
           med,
           percentile(x.stepMillis(), 0.25),
           percentile(x.stepMillis(), 0.75),
@@ -186,7 +210,8 @@ public final class StepBench {
     System.out.println(
         "(bytes: logical message sizes, see CommStats; 2Ψ is in the wire precision, "
             + wireBytes
-            + " bytes/element; the norm all-reduce adds 16 bytes at stages 1-2; paired_ratio is"
+            + " bytes/element; the norm all-reduce adds 16 bytes at stages 1-3, stage 3 adds a"
+            + " 24-byte-per-rank header per unit collective; paired_ratio is"
             + " the median over rounds of the stage's round median / stage 0's round median;"
             + " gloo_transport counts what Gloo moves: it runs a reduce-scatter as an all-reduce)");
   }

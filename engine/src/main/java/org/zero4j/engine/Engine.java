@@ -15,9 +15,13 @@ import org.zero4j.zero.OptimizerOffload;
 import org.zero4j.zero.Precision;
 import org.zero4j.zero.StepResult;
 import org.zero4j.zero.ZeroOptimizer;
+import org.zero4j.zero.ZeroRuntime;
 import org.zero4j.zero.comm.Collectives;
 import org.zero4j.zero.comm.CommStats;
 import org.zero4j.zero.precision.LossScaler;
+import org.zero4j.zero.stage3.ShardedUnit;
+import org.zero4j.zero.stage3.Stage3Optimizer;
+import org.zero4j.zero.stage3.Stage3Options;
 
 /**
  * The training engine: the user keeps their loop and calls {@link #backward(Tensor)} and {@link
@@ -30,7 +34,7 @@ public final class Engine implements AutoCloseable {
   private final EngineConfig config;
   private final Collectives comm;
   private final boolean ownsComm;
-  private final ZeroOptimizer zero;
+  private final ZeroRuntime zero;
   private final LossScaler scaler;
   private final AdamHyperparams baseHp;
   private final LrSchedule schedule;
@@ -43,6 +47,7 @@ public final class Engine implements AutoCloseable {
 
   Engine(
       List<NamedParameter> params,
+      List<ShardedUnit> units,
       EngineConfig config,
       Collectives comm,
       boolean ownsComm,
@@ -60,21 +65,34 @@ public final class Engine implements AutoCloseable {
         config.communicationDataType() == null ? working : config.communicationDataType();
     var z = config.zero();
     this.zero =
-        new ZeroOptimizer(
-            params,
-            new ZeroOptimizer.Options(
-                z.stage(),
-                working,
-                wire,
-                z.reduceBucketSize(),
-                z.allgatherBucketSize(),
-                z.overlapComm(),
-                z.reduceScatter(),
-                z.allgatherPartitions(),
-                z.ignoreUnusedParameters()),
-            comm,
-            adam,
-            OptimizerOffload.of(z.offloadOptimizer(), config.aio(), z.subGroupSize()));
+        z.stage() == 3
+            ? new Stage3Optimizer(
+                params,
+                units,
+                new Stage3Options(
+                    working,
+                    wire,
+                    z.reduceBucketSize(),
+                    z.overlapComm(),
+                    z.ignoreUnusedParameters(),
+                    z.stage3()),
+                comm,
+                adam)
+            : new ZeroOptimizer(
+                params,
+                new ZeroOptimizer.Options(
+                    z.stage(),
+                    working,
+                    wire,
+                    z.reduceBucketSize(),
+                    z.allgatherBucketSize(),
+                    z.overlapComm(),
+                    z.reduceScatter(),
+                    z.allgatherPartitions(),
+                    z.ignoreUnusedParameters()),
+                comm,
+                adam,
+                OptimizerOffload.of(z.offloadOptimizer(), config.aio(), z.subGroupSize()));
     this.scaler = scalerFor(config.fp16());
     this.report = new StepReport(config, comm.rank());
   }
@@ -242,9 +260,22 @@ public final class Engine implements AutoCloseable {
     return comm.stats();
   }
 
-  /** The ZeRO optimizer (for checkpointing and inspection). */
+  /** The ZeRO optimizer of stages 0-2 (for checkpointing and inspection). */
   public ZeroOptimizer zeroOptimizer() {
-    return zero;
+    if (zero instanceof ZeroOptimizer z) {
+      return z;
+    }
+    throw new IllegalStateException(
+        "this engine runs ZeRO stage 3, which has no ZeroOptimizer; use stage3Optimizer()");
+  }
+
+  /** The ZeRO stage-3 optimizer (for inspection and whole-model access). */
+  public Stage3Optimizer stage3Optimizer() {
+    if (zero instanceof Stage3Optimizer z) {
+      return z;
+    }
+    throw new IllegalStateException(
+        "this engine runs ZeRO stage " + config.zero().stage() + ", not 3; use zeroOptimizer()");
   }
 
   /**

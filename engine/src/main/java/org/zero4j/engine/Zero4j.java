@@ -20,6 +20,8 @@ import org.zero4j.kernels.adam.TorchAdam;
 import org.zero4j.zero.NamedParameter;
 import org.zero4j.zero.comm.Collectives;
 import org.zero4j.zero.comm.CommSpec;
+import org.zero4j.zero.stage3.ShardedModel;
+import org.zero4j.zero.stage3.ShardedUnit;
 
 /**
  * zero4j's {@code deepspeed.initialize}: builds an {@link Engine} from a model and a DeepSpeed JSON
@@ -49,7 +51,11 @@ public final class Zero4j {
 
   /** Starts a setup for {@code model}; its trainable parameters are taken over by the engine. */
   public static Setup setup(Module model) {
-    return new Setup(named(model));
+    Setup s = new Setup(named(model));
+    if (model instanceof ShardedModel sharded) {
+      s.units(sharded.units());
+    }
+    return s;
   }
 
   /** Starts a setup for explicitly named parameters. */
@@ -60,6 +66,7 @@ public final class Zero4j {
   /** Builder for an {@link Engine}. */
   public static final class Setup {
     private final List<NamedParameter> params;
+    private List<ShardedUnit> units = List.of();
     private Path configFile;
     private String configJson;
     private AutoValues autos = AutoValues.NONE;
@@ -69,6 +76,16 @@ public final class Zero4j {
 
     private Setup(List<NamedParameter> params) {
       this.params = params;
+    }
+
+    /**
+     * The sharding units for ZeRO stage 3 (found automatically when the model is a {@link
+     * ShardedModel}); parameters outside them form the root unit. Ignored below stage 3, where
+     * units just run their bodies.
+     */
+    public Setup units(List<ShardedUnit> sharding) {
+      this.units = List.copyOf(sharding);
+      return this;
     }
 
     /** The DeepSpeed JSON config file. */
@@ -139,7 +156,8 @@ public final class Zero4j {
       }
       try {
         EngineConfig config = load(group.worldSize());
-        return new Engine(params, config, group, ownsComm, kernelFor(config), optimizerFor(config));
+        return new Engine(
+            params, units, config, group, ownsComm, kernelFor(config), optimizerFor(config));
       } catch (RuntimeException e) {
         if (ownsComm) {
           group.close();

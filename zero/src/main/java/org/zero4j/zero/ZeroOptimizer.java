@@ -37,7 +37,7 @@ import org.zero4j.zero.comm.Collectives;
  * SwappedOptimizerShard}); with NVMe the state is reached through {@link #readState} and {@link
  * #writeState} only.
  */
-public final class ZeroOptimizer implements AutoCloseable {
+public final class ZeroOptimizer implements ZeroRuntime {
 
   /**
    * How the optimizer shards and communicates.
@@ -167,11 +167,13 @@ public final class ZeroOptimizer implements AutoCloseable {
   }
 
   /** Call before each micro-step's backward. */
+  @Override
   public void beforeBackward() {
     grads.beforeBackward();
   }
 
   /** Call after each micro-step's backward. */
+  @Override
   public void afterBackward() {
     grads.afterBackward();
   }
@@ -184,6 +186,7 @@ public final class ZeroOptimizer implements AutoCloseable {
    * @param lossScale the loss scale the gradients carry (1 without fp16)
    * @param clipNorm maximum global gradient norm, 0 for no clipping
    */
+  @Override
   public StepResult step(AdamHyperparams hp, long adamStep, double lossScale, double clipNorm) {
     try (Tensor grad32 = swapped != null ? averagedInPlace(lossScale) : averagedFp32(lossScale)) {
       double norm = globalNorm(grad32);
@@ -329,6 +332,7 @@ public final class ZeroOptimizer implements AutoCloseable {
   }
 
   /** Bytes of model state held by this rank, and where they live. */
+  @Override
   public MemoryBreakdown memory() {
     long params = working.bytes();
     long g = grads.bytes();
@@ -339,6 +343,8 @@ public final class ZeroOptimizer implements AutoCloseable {
           g,
           swapped.masterBytes(),
           swapped.momentBytes(),
+          0,
+          0,
           params + g,
           swapped.hostBytes(),
           swapped.nvmeBytes(),
@@ -351,6 +357,8 @@ public final class ZeroOptimizer implements AutoCloseable {
         g,
         shard.masterBytes(),
         shard.momentBytes(),
+        0,
+        0,
         params + g + (host ? 0 : state),
         host ? state : 0,
         0,

@@ -7,6 +7,7 @@ import org.zero4j.engine.schedule.SchedulerConfig;
 import org.zero4j.offload.AioConfig;
 import org.zero4j.offload.OffloadDevice;
 import org.zero4j.zero.Precision;
+import org.zero4j.zero.Stage3Config;
 import org.zero4j.zero.ZeroConfig;
 
 /** Turns config text into an {@link EngineConfig}: parse, fill "auto", bind each block, check. */
@@ -135,7 +136,7 @@ final class ConfigLoader {
 
   private static void flagZero(ZeroConfig zero, ConfigFindings f) {
     if (zero.stage() == 3) {
-      f.unsupported("zero_optimization.stage=3");
+      flagStage3(zero.stage3(), f);
     }
     // Optimizer offload is built for stages 1 and 2; stage 3 offload comes with stage 3.
     if (zero.offloadOptimizer() != null && zero.offloadOptimizer().device() != OffloadDevice.NONE) {
@@ -162,6 +163,21 @@ final class ConfigLoader {
     }
     if (zero.elasticCheckpoint()) {
       f.unsupported("zero_optimization.elastic_checkpoint=true");
+    }
+  }
+
+  // Stage-3 keys whose behaviour zero4j does not build; the rest are honoured by Stage3Optimizer.
+  private static void flagStage3(Stage3Config s3, ConfigFindings f) {
+    if (s3.moduleGranularityThreshold() > 0) {
+      f.unsupported(
+          "zero_optimization.stage3_module_granularity_threshold="
+              + s3.moduleGranularityThreshold());
+    }
+    if (s3.allgatherSequential()) {
+      f.unsupported("zero_optimization.stage3_allgather_sequential=true");
+    }
+    if (s3.gather16bitWeightsOnModelSave()) {
+      f.unsupported("zero_optimization.stage3_gather_16bit_weights_on_model_save=true");
     }
   }
 

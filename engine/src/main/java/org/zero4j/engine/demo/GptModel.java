@@ -16,6 +16,8 @@ import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
+import org.zero4j.zero.stage3.ShardedModel;
+import org.zero4j.zero.stage3.ShardedUnit;
 
 /**
  * A small GPT-2-style decoder built from libtorch modules, for the demo and the engine's tests.
@@ -35,12 +37,16 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * LayerNorms (1, 0). The constructor calls {@code torch.manual_seed(config.seed())}, which also
  * reseeds libtorch's global CPU generator for the caller.
  *
+ * <p>Sharding units (ZeRO stage 3): {@code embed} ({@code wte}, {@code wpe}), one unit per block
+ * named {@code h.<i>}, and {@code head} ({@code ln_f}, {@code lm_head}); the forward pass calls
+ * them in that order, so no parameter is left to the root unit.
+ *
  * <p>Lifetimes: construct the model outside any {@code PointerScope} (a scope would free the
  * modules when it closes). Forward and loss create their intermediates in the caller's scope; wrap
  * each training step in a {@code PointerScope}. The model works after {@code to(BFloat16)} or
  * {@code to(Half)}; the loss is always computed in fp32.
  */
-public final class GptModel extends Module {
+public final class GptModel extends Module implements ShardedModel {
   private static final double INIT_STD = 0.02;
 
   private final GptConfig config;
@@ -49,6 +55,10 @@ public final class GptModel extends Module {
   private final List<GptBlock> blocks;
   private final LayerNormImpl lnF;
   private final LinearImpl lmHead;
+  private final ShardedUnit embed;
+  private final List<ShardedUnit> blockUnits;
+  private final ShardedUnit head;
+  private final long parameterCount;
 
   /** Builds the model and initializes it deterministically from {@code config.seed()}. */
   public GptModel(GptConfig config) {
@@ -69,6 +79,27 @@ public final class GptModel extends Module {
     headOptions.bias().put(false);
     lmHead = register_module("lm_head", new LinearImpl(headOptions));
     initWeights();
+    embed = new ShardedUnit("embed", ShardedUnit.parametersOf(wte, wpe), this::embed);
+    List<ShardedUnit> units = new ArrayList<>();
+    for (int i = 0; i < blocks.size(); i++) {
+      GptBlock block = blocks.get(i);
+      units.add(ShardedUnit.of("h." + i, block, block::forward));
+    }
+    blockUnits = List.copyOf(units);
+    head =
+        new ShardedUnit(
+            "head", ShardedUnit.parametersOf(lnF, lmHead), x -> lmHead.forward(lnF.forward(x)));
+    parameterCount = countParameters();
+  }
+
+  /** The sharding units in forward order: {@code embed}, {@code h.0} ... , {@code head}. */
+  @Override
+  public List<ShardedUnit> units() {
+    List<ShardedUnit> out = new ArrayList<>();
+    out.add(embed);
+    out.addAll(blockUnits);
+    out.add(head);
+    return out;
   }
 
   /** The configuration this model was built from. */
@@ -102,12 +133,16 @@ public final class GptModel extends Module {
               + config.blockSize()
               + "; cut the input or build the model with a larger blockSize");
     }
-    Tensor pos = torch.arange(new Scalar(t), new TensorOptions(ScalarType.Long));
-    Tensor x = wte.forward(idx).add(wpe.forward(pos));
-    for (GptBlock block : blocks) {
+    Tensor x = embed.forward(idx);
+    for (ShardedUnit block : blockUnits) {
       x = block.forward(x);
     }
-    return lmHead.forward(lnF.forward(x));
+    return head.forward(x);
+  }
+
+  private Tensor embed(Tensor idx) {
+    Tensor pos = torch.arange(new Scalar(idx.size(1)), new TensorOptions(ScalarType.Long));
+    return wte.forward(idx).add(wpe.forward(pos));
   }
 
   /**
@@ -119,8 +154,12 @@ public final class GptModel extends Module {
     return torch.cross_entropy(logits, targets.reshape(-1));
   }
 
-  /** Number of scalar parameters. */
+  /** Number of scalar parameters (counted at construction: at stage 3 they are sharded). */
   public long parameterCount() {
+    return parameterCount;
+  }
+
+  private long countParameters() {
     TensorVector params = parameters();
     long n = 0;
     for (long i = 0; i < params.size(); i++) {

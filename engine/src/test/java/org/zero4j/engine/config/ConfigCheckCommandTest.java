@@ -58,11 +58,15 @@ class ConfigCheckCommandTest {
 
   @Test
   void unsupportedFeatureExitsTwo() throws Exception {
-    String f = write("{\"train_batch_size\": 4, \"zero_optimization\": {\"stage\": 3}}");
+    String f =
+        write(
+            "{\"train_batch_size\": 4, \"zero_optimization\": {\"stage\": 3,"
+                + " \"stage3_allgather_sequential\": true}}");
     assertEquals(2, run(f));
     String e = err.toString(StandardCharsets.UTF_8);
     assertTrue(e.contains("valid DeepSpeed, but this build of zero4j cannot run it yet"), e);
-    assertTrue(e.contains("zero_optimization.stage=3 is not supported yet"), e);
+    assertTrue(
+        e.contains("zero_optimization.stage3_allgather_sequential=true is not supported yet"), e);
   }
 
   @Test

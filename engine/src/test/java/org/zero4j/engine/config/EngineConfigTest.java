@@ -235,11 +235,10 @@ class EngineConfigTest {
     assertEquals(14, c.zero().stage3().prefetchBucketSize());
     assertEquals(
         java.util.Set.of(
-            "zero_optimization.stage=3 is not supported yet",
             "tensorboard.enabled=true is not supported yet",
             "checkpoint.load_universal=true is not supported yet"),
         java.util.Set.copyOf(c.unsupportedFeatures()));
-    assertEquals(3, c.unsupportedFeatures().size());
+    assertEquals(2, c.unsupportedFeatures().size());
     assertTrue(c.csvMonitor().enabled());
     assertEquals(5, c.stepsPerPrint());
     assertTrue(c.wallClockBreakdown());

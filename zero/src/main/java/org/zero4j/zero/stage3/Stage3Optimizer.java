@@ -1,0 +1,427 @@
+package org.zero4j.zero.stage3;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.LongConsumer;
+import org.bytedeco.pytorch.LongArrayRefOptional;
+import org.bytedeco.pytorch.MemoryFormatOptional;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.ScalarTypeOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.zero4j.kernels.adam.AdamHyperparams;
+import org.zero4j.kernels.adam.FlatAdam;
+import org.zero4j.zero.MemoryBreakdown;
+import org.zero4j.zero.NamedParameter;
+import org.zero4j.zero.Stage3Config;
+import org.zero4j.zero.StepResult;
+import org.zero4j.zero.ZeroRuntime;
+import org.zero4j.zero.comm.Collectives;
+
+/**
+ * ZeRO stage 3: parameters, gradients and optimizer state are all partitioned. Each rank keeps, for
+ * every sharding unit, only chunk r of the unit's flat parameters (working precision), the same
+ * chunk of the summed gradient, and the fp32 master weights and Adam moments of that chunk: 16Ψ/N
+ * bytes of model state per rank in bf16 mixed precision. Full parameters exist only while their
+ * unit runs ({@link UnitLifecycle}).
+ *
+ * <p>A step has the math of {@code ZeroOptimizer}'s stages 1-2 (divide by {@code worldSize *
+ * lossScale}, global norm all-reduced over shards, skip on inf/NaN, clip, {@link FlatAdam} over the
+ * shard), then writes the updated chunk back into each unit's working shard. There is no all-gather
+ * at the end of a step: the next forward gathers each unit, so a step moves about 3Ψ (gather in
+ * forward, gather in backward, reduce-scatter). Persistent units (the root unit, and units under
+ * {@code stage3_param_persistence_threshold}) stay gathered and are refreshed by one all-gather
+ * after each step.
+ *
+ * <p>Parameters outside every unit form the root unit, named {@code root}: the engine has no hook
+ * before the model's own forward touches them, so it is persistent.
+ */
+public final class Stage3Optimizer implements ZeroRuntime {
+
+  private final Stage3Options options;
+  private final Collectives comm;
+  private final FlatAdam adam;
+  private final List<NamedParameter> params;
+  private final List<ShardedUnit> userUnits;
+  private final List<UnitParams> units = new ArrayList<>();
+  private final long[] shardOffsets;
+  private final long shardNumel;
+  private final UnitCollectives unitComm;
+  private final LiveWindow live = new LiveWindow();
+  private final UnitGradients grads;
+  private final UnitLifecycle lifecycle;
+  private final Tensor master;
+  private final Tensor expAvg;
+  private final Tensor expAvgSq;
+  private long steps;
+
+  /**
+   * Takes over {@code params} (trainable, all of the working precision), sharding them by {@code
+   * units}; the parameters are released (empty) when this returns, except those of persistent
+   * units.
+   */
+  public Stage3Optimizer(
+      List<NamedParameter> params,
+      List<ShardedUnit> units,
+      Stage3Options options,
+      Collectives comm,
+      FlatAdam adam) {
+    if (params.isEmpty()) {
+      throw new IllegalArgumentException("the model has no trainable parameters");
+    }
+    this.options = options;
+    this.comm = comm;
+    this.adam = adam;
+    this.params = List.copyOf(params);
+    this.userUnits = List.copyOf(units);
+    List<List<NamedParameter>> groups = UnitAssignment.assign(this.params, userUnits);
+    List<String> names = new ArrayList<>();
+    for (ShardedUnit u : userUnits) {
+      names.add(u.name());
+    }
+    if (groups.size() > userUnits.size()) {
+      names.add("root");
+    }
+    for (int i = 0; i < groups.size(); i++) {
+      UnitParams pre = i < userUnits.size() ? userUnits.get(i).partitioned() : null;
+      this.units.add(
+          pre != null
+              ? pre.adopt(i, groups.get(i), comm.worldSize(), comm.rank(), options.working())
+              : new UnitParams(
+                  i,
+                  names.get(i),
+                  groups.get(i),
+                  comm.worldSize(),
+                  comm.rank(),
+                  options.working()));
+    }
+    markPersistent(groups.size() > userUnits.size());
+    this.shardOffsets = new long[this.units.size()];
+    long offset = 0;
+    for (UnitParams u : this.units) {
+      shardOffsets[u.index()] = offset;
+      offset += u.chunk();
+    }
+    this.shardNumel = offset;
+    this.master = torch.zeros(shardNumel);
+    for (UnitParams u : this.units) {
+      try (Tensor dst = master.narrow(0, shardOffsets[u.index()], u.chunk())) {
+        dst.copy_(u.shard());
+      }
+    }
+    this.expAvg = torch.zeros_like(master);
+    this.expAvgSq = torch.zeros_like(master);
+    this.unitComm = new UnitCollectives(comm, names, options.stage3().useAllReduceForFetchParams());
+    this.grads =
+        new UnitGradients(
+            this.units,
+            shardOffsets,
+            shardNumel,
+            unitComm,
+            options.working(),
+            options.wire(),
+            options.overlapComm(),
+            options.reduceBucketNumel());
+    this.lifecycle =
+        new UnitLifecycle(
+            this.units, unitComm, grads, live, options.stage3(), options.ignoreUnusedParameters());
+    for (int i = 0; i < userUnits.size(); i++) {
+      userUnits.get(i).attach(lifecycle, i);
+    }
+    for (UnitParams u : this.units) {
+      if (u.persistent()) {
+        lifecycle.gatherNow(u);
+      }
+    }
+  }
+
+  // stage3_param_persistence_threshold applies to whole units here: zero4j gathers and frees by
+  // unit, so a unit under the threshold stays gathered, within stage3_model_persistence_threshold
+  // elements in all. The root unit always persists.
+  private void markPersistent(boolean hasRoot) {
+    Stage3Config c = options.stage3();
+    long total = 0;
+    for (UnitParams u : units) {
+      boolean root = hasRoot && u.index() == units.size() - 1;
+      if (root
+          || (u.numel() < c.paramPersistenceThreshold()
+              && total + u.numel() <= c.modelPersistenceThreshold())) {
+        u.markPersistent();
+        total += u.numel();
+      }
+    }
+  }
+
+  @Override
+  public void beforeBackward() {
+    lifecycle.beforeBackward();
+  }
+
+  @Override
+  public void afterBackward() {
+    lifecycle.afterBackward();
+  }
+
+  @Override
+  public StepResult step(AdamHyperparams hp, long adamStep, double lossScale, double clipNorm) {
+    try (Tensor grad32 =
+        grads.shardGrad().to(torch.ScalarType.Float, false, true, new MemoryFormatOptional())) {
+      grad32.mul_(new Scalar(1.0 / (comm.worldSize() * lossScale)));
+      double norm = globalNorm(grad32);
+      if (!Double.isFinite(norm)) {
+        return new StepResult(true, norm, 1.0);
+      }
+      double coef = 1.0;
+      if (clipNorm > 0) {
+        double c = clipNorm / (norm + 1e-6);
+        if (c < 1) {
+          coef = c;
+          grad32.mul_(new Scalar(coef));
+        }
+      }
+      adam.step(master, expAvg, expAvgSq, grad32, hp, adamStep);
+      writeBack();
+      return new StepResult(false, norm, coef);
+    } finally {
+      grads.zero();
+      unitComm.step(++steps);
+    }
+  }
+
+  private double globalNorm(Tensor grad32) {
+    double sumSq;
+    try (Tensor n =
+        torch.linalg_vector_norm(
+            grad32,
+            new Scalar(2.0),
+            new LongArrayRefOptional(),
+            false,
+            new ScalarTypeOptional(torch.ScalarType.Double))) {
+      double local = n.item_double();
+      sumSq = local * local;
+    }
+    if (comm.worldSize() > 1) {
+      try (Tensor t = torch.full(new long[] {1}, new Scalar(sumSq));
+          Tensor d = t.to(torch.ScalarType.Double)) {
+        comm.allReduce(d).await();
+        sumSq = d.item_double();
+      }
+    }
+    return Math.sqrt(sumSq);
+  }
+
+  private void writeBack() {
+    for (UnitParams u : units) {
+      try (Tensor src = master.narrow(0, shardOffsets[u.index()], u.chunk())) {
+        u.shard().copy_(src);
+      }
+    }
+    for (UnitParams u : units) {
+      if (u.persistent()) {
+        unitComm.await(unitComm.gather(u));
+      }
+    }
+  }
+
+  /**
+   * Gathers every unit in turn and returns a copy of each parameter's full value, in registration
+   * order. A collective: every rank must call it at the same point.
+   */
+  public List<Tensor> fullParameters() {
+    Map<Long, Tensor> copies = new HashMap<>();
+    for (UnitParams u : units) {
+      lifecycle.gatherNow(u);
+      for (NamedParameter p : u.params()) {
+        copies.put(UnitAssignment.identity(p.tensor()), p.tensor().detach().clone());
+      }
+      lifecycle.releaseNow(u);
+    }
+    List<Tensor> out = new ArrayList<>();
+    for (NamedParameter p : params) {
+      out.add(copies.get(UnitAssignment.identity(p.tensor())));
+    }
+    return out;
+  }
+
+  /**
+   * Gathers the units holding {@code parameters} on every rank until the returned scope closes;
+   * {@code modifierRank} (or -1 for none) is the rank whose edits are kept. See {@link
+   * GatheredParameters}.
+   */
+  public GatheredParameters gathered(List<Tensor> parameters, int modifierRank) {
+    if (modifierRank >= comm.worldSize()) {
+      throw new IllegalArgumentException(
+          "modifier rank " + modifierRank + " is not a rank of this group of " + comm.worldSize());
+    }
+    java.util.Set<Long> wanted = new java.util.HashSet<>();
+    for (Tensor t : parameters) {
+      wanted.add(UnitAssignment.identity(t));
+    }
+    List<UnitParams> chosen = new ArrayList<>();
+    for (UnitParams u : units) {
+      for (NamedParameter p : u.params()) {
+        if (wanted.remove(UnitAssignment.identity(p.tensor()))) {
+          if (!chosen.contains(u)) {
+            chosen.add(u);
+          }
+        }
+      }
+    }
+    if (!wanted.isEmpty()) {
+      throw new IllegalArgumentException(
+          wanted.size()
+              + " of the tensors to gather are not parameters managed by this ZeRO stage-3"
+              + " optimizer; pass the model's own trainable parameters");
+    }
+    return new GatheredParameters(this, chosen, modifierRank);
+  }
+
+  /** {@link #gathered(List, int)} over every parameter. */
+  public GatheredParameters gatheredAll(int modifierRank) {
+    List<Tensor> all = new ArrayList<>();
+    for (NamedParameter p : params) {
+      all.add(p.tensor());
+    }
+    return gathered(all, modifierRank);
+  }
+
+  /**
+   * The full parameters in the working precision (16-bit in mixed precision), gathered one unit at
+   * a time so that no rank holds more than one unit beyond the result: on {@code root} a map from
+   * parameter name to a copy, in registration order; on the other ranks an empty map. A collective
+   * (DeepSpeed's {@code stage3_gather_16bit_weights_on_model_save} state dict).
+   */
+  public Map<String, Tensor> consolidatedStateDict(int root) {
+    Map<Long, Tensor> copies = new HashMap<>();
+    for (UnitParams u : units) {
+      lifecycle.gatherNow(u);
+      if (comm.rank() == root) {
+        for (NamedParameter p : u.params()) {
+          copies.put(UnitAssignment.identity(p.tensor()), p.tensor().detach().clone());
+        }
+      }
+      lifecycle.releaseNow(u);
+    }
+    Map<String, Tensor> out = new java.util.LinkedHashMap<>();
+    if (comm.rank() == root) {
+      for (NamedParameter p : params) {
+        out.put(p.name(), copies.get(UnitAssignment.identity(p.tensor())));
+      }
+    }
+    return out;
+  }
+
+  UnitLifecycle lifecycle() {
+    return lifecycle;
+  }
+
+  UnitCollectives unitComm() {
+    return unitComm;
+  }
+
+  /** A view of {@code u}'s chunk of the fp32 master shard. */
+  Tensor masterChunk(UnitParams u) {
+    return master.narrow(0, shardOffsets[u.index()], u.chunk());
+  }
+
+  @Override
+  public MemoryBreakdown memory() {
+    long shards = 0;
+    for (UnitParams u : units) {
+      shards += u.shard().nbytes();
+    }
+    return new MemoryBreakdown(
+        shards,
+        grads.bytes(),
+        master.nbytes(),
+        expAvg.nbytes() + expAvgSq.nbytes(),
+        live.bytes(),
+        live.peakBytes());
+  }
+
+  /** Gathered parameter bytes right now. */
+  public long liveBytes() {
+    return live.bytes();
+  }
+
+  /** The largest {@link #liveBytes()} since construction or {@link #resetPeakLive()}. */
+  public long peakLiveBytes() {
+    return live.peakBytes();
+  }
+
+  /** Restarts the peak at the current live bytes. */
+  public void resetPeakLive() {
+    live.resetPeak();
+  }
+
+  /** Calls {@code sampler} with the live bytes after every gather and release (null: none). */
+  public void sampleLive(LongConsumer sampler) {
+    live.sampler(sampler);
+  }
+
+  /** The units' parameter groups (for tests of this package). */
+  List<UnitParams> unitParams() {
+    return units;
+  }
+
+  /** Names of the units in shard order, the root unit last if there is one. */
+  public List<String> unitNames() {
+    List<String> out = new ArrayList<>();
+    for (UnitParams u : units) {
+      out.add(u.name());
+    }
+    return out;
+  }
+
+  /** Elements of unit {@code i}'s flat buffer (padding included), in {@link #unitNames()} order. */
+  public long unitNumel(int i) {
+    return units.get(i).paddedNumel();
+  }
+
+  /** Whether unit {@code i} stays gathered. */
+  public boolean unitPersistent(int i) {
+    return units.get(i).persistent();
+  }
+
+  /** Elements of this rank's shard (the sum of every unit's chunk). */
+  public long shardNumel() {
+    return shardNumel;
+  }
+
+  /** This rank's fp32 master shard. */
+  public Tensor masterShard() {
+    return master;
+  }
+
+  /** This rank's Adam moments, same layout as {@link #masterShard()}. */
+  public List<Tensor> moments() {
+    return List.of(expAvg, expAvgSq);
+  }
+
+  /** The options this optimizer runs with. */
+  public Stage3Options options() {
+    return options;
+  }
+
+  /** The managed parameters, in registration order. */
+  public List<NamedParameter> parameters() {
+    return params;
+  }
+
+  @Override
+  public void close() {
+    lifecycle.close();
+    for (ShardedUnit u : userUnits) {
+      u.detach();
+    }
+    grads.close();
+    for (UnitParams u : units) {
+      u.close();
+    }
+    master.close();
+    expAvg.close();
+    expAvgSq.close();
+  }
+}

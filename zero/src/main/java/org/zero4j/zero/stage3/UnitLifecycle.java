@@ -1,0 +1,306 @@
+package org.zero4j.zero.stage3;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.List;
+import java.util.function.UnaryOperator;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorBase;
+import org.bytedeco.pytorch.VoidTensorHook;
+import org.zero4j.zero.Stage3Config;
+
+/**
+ * When each unit is gathered, released and reduced: the hooks of ZeRO stage 3 (FSDP's state).
+ *
+ * <ul>
+ *   <li>Forward: a unit is gathered (or its prefetch awaited) before its body runs, then the next
+ *       units of the previous iteration's forward order are prefetched; after the body the unit is
+ *       released unless it is persistent or reused soon enough ({@code stage3_max_reuse_distance}).
+ *   <li>Backward: a hook on the unit's output gathers it again before its backward and prefetches
+ *       the units that precede it in this iteration's forward order. When the unit's last parameter
+ *       gradient arrives its reduce-scatter starts, and the unit is released at the next hook
+ *       (autograd stores that last gradient only after the hook returns).
+ * </ul>
+ *
+ * <p>Note [live window]: prefetches and reuse keep only what fits {@code
+ * stage3_max_live_parameters} (gathered elements) and {@code stage3_prefetch_bucket_size} (elements
+ * gathered ahead of use); a unit needed now is gathered regardless, so the window never exceeds the
+ * maximum plus the unit in use.
+ *
+ * <p>Note [no exceptions through autograd]: hooks run inside libtorch's engine, which a Java
+ * exception cannot unwind; a failure in a hook is stored, the remaining hooks do nothing, and the
+ * failure is rethrown when backward returns.
+ */
+final class UnitLifecycle {
+
+  private final List<UnitParams> units;
+  private final UnitCollectives comm;
+  private final UnitGradients grads;
+  private final LiveWindow live;
+  private final Stage3Config config;
+  private final boolean ignoreUnused;
+  private final List<Integer> trace = new ArrayList<>();
+  private List<Integer> lastTrace = List.of();
+  private final Deque<UnitParams> pendingRelease = new ArrayDeque<>();
+  private final List<VoidTensorHook> outputHooks = new ArrayList<>();
+  private final List<VoidTensorHook> paramHooks = new ArrayList<>();
+  private final List<int[]> paramHookHandles = new ArrayList<>();
+  private long prefetchedNumel;
+  private final boolean[] prefetched;
+  private boolean armed;
+  private RuntimeException failure;
+
+  UnitLifecycle(
+      List<UnitParams> units,
+      UnitCollectives comm,
+      UnitGradients grads,
+      LiveWindow live,
+      Stage3Config config,
+      boolean ignoreUnused) {
+    this.units = units;
+    this.comm = comm;
+    this.grads = grads;
+    this.live = live;
+    this.config = config;
+    this.ignoreUnused = ignoreUnused;
+    this.prefetched = new boolean[units.size()];
+    // Note [hook objects live as long as the lifecycle]: every JavaCPP callback object is made
+    // here, once, and kept until close: one per parameter and one per unit for its outputs (the
+    // same object is registered on every forward's output). Making callbacks per forward would
+    // leave the collector to free native thunks that a graph may still reference, and JavaCPP's
+    // callback allocation is not made for concurrent churn from several rank threads.
+    synchronized (VoidTensorHook.class) {
+      for (UnitParams u : units) {
+        outputHooks.add(
+            new VoidTensorHook() {
+              @Override
+              public void call(TensorBase grad) {
+                onOutputGrad(u);
+              }
+            });
+        int[] handles = new int[u.params().size()];
+        for (int i = 0; i < u.params().size(); i++) {
+          int param = i;
+          VoidTensorHook hook =
+              new VoidTensorHook() {
+                @Override
+                public void call(TensorBase grad) {
+                  onParamGrad(u, param, grad);
+                }
+              };
+          paramHooks.add(hook);
+          handles[i] = u.params().get(i).tensor().register_hook(hook);
+        }
+        paramHookHandles.add(handles);
+      }
+    }
+  }
+
+  /** Runs a unit's body between its gather and its release. */
+  Tensor run(int index, Tensor input, UnaryOperator<Tensor> body) {
+    UnitParams u = units.get(index);
+    preForward(u);
+    Tensor out = body.apply(input);
+    postForward(u, out);
+    return out;
+  }
+
+  private void preForward(UnitParams u) {
+    if (trace.size() > 4 * units.size()) {
+      trace.clear(); // forwards without backward (evaluation): start a fresh trace
+    }
+    trace.add(u.index());
+    ensureGathered(u);
+    int pos = trace.size() - 1;
+    if (pos < lastTrace.size() && lastTrace.get(pos) == u.index()) {
+      prefetch(lastTrace.subList(pos + 1, lastTrace.size()));
+    }
+  }
+
+  private void postForward(UnitParams u, Tensor out) {
+    if (out.requires_grad()) {
+      out.register_hook(outputHooks.get(u.index()));
+    }
+    if (!u.persistent() && !reusedSoon(u)) {
+      release(u);
+    }
+  }
+
+  // DeepSpeed's stage3_max_reuse_distance: keep a unit gathered when the elements gathered before
+  // its next use (the units after it in forward, then again in backward) stay under the distance.
+  private boolean reusedSoon(UnitParams u) {
+    long limit = config.maxReuseDistance();
+    if (limit == 0 || lastTrace.isEmpty() || live.numel() > config.maxLiveParameters()) {
+      return false;
+    }
+    int pos = trace.size() - 1;
+    if (pos >= lastTrace.size() || lastTrace.get(pos) != u.index()) {
+      return false;
+    }
+    long between = 0;
+    for (int i = pos + 1; i < lastTrace.size(); i++) {
+      between += 2 * units.get(lastTrace.get(i)).paddedNumel();
+    }
+    return between < limit;
+  }
+
+  private void onOutputGrad(UnitParams u) {
+    if (failure != null) {
+      if (u.state() != UnitParams.State.GATHERED) {
+        if (u.state() == UnitParams.State.SHARDED) {
+          live.add(u);
+        }
+        u.fillAfterFailure(); // see fillAfterFailure: let autograd finish, report after
+      }
+      return;
+    }
+    try {
+      releasePending();
+      ensureGathered(u);
+      int pos = trace.lastIndexOf(u.index());
+      if (pos > 0) {
+        List<Integer> before = new ArrayList<>(trace.subList(0, pos));
+        java.util.Collections.reverse(before);
+        prefetch(before);
+      }
+    } catch (RuntimeException e) {
+      failure = e;
+      if (u.state() != UnitParams.State.GATHERED) {
+        if (u.state() == UnitParams.State.SHARDED) {
+          live.add(u);
+        }
+        u.fillAfterFailure();
+      }
+    }
+  }
+
+  private void onParamGrad(UnitParams u, int param, TensorBase grad) {
+    if (failure != null) {
+      return;
+    }
+    try {
+      if (!armed) {
+        throw new IllegalStateException(
+            "a gradient for "
+                + u.params().get(param).name()
+                + " arrived outside engine.backward(loss); call engine.backward(loss) instead of"
+                + " loss.backward() so that ZeRO stage 3 can reduce it");
+      }
+      releasePending();
+      if (grads.accept(u, param, grad) && !u.persistent()) {
+        pendingRelease.addLast(u);
+      }
+    } catch (RuntimeException e) {
+      failure = e;
+    }
+  }
+
+  private void ensureGathered(UnitParams u) {
+    if (prefetched[u.index()]) {
+      prefetched[u.index()] = false;
+      prefetchedNumel -= u.paddedNumel();
+    }
+    if (u.state() == UnitParams.State.SHARDED) {
+      startGather(u);
+    }
+    if (u.state() == UnitParams.State.GATHERING) {
+      u.finishGather(comm);
+    }
+  }
+
+  private void startGather(UnitParams u) {
+    u.full().allocate();
+    live.add(u);
+    u.gathering(comm.gather(u));
+  }
+
+  private void prefetch(List<Integer> next) {
+    for (int idx : next) {
+      UnitParams v = units.get(idx);
+      if (v.state() != UnitParams.State.SHARDED) {
+        continue;
+      }
+      if (prefetchedNumel + v.paddedNumel() > config.prefetchBucketSize()
+          || live.numel() + v.paddedNumel() > config.maxLiveParameters()) {
+        return;
+      }
+      startGather(v);
+      prefetched[idx] = true;
+      prefetchedNumel += v.paddedNumel();
+    }
+  }
+
+  private void releasePending() {
+    while (!pendingRelease.isEmpty()) {
+      release(pendingRelease.removeFirst());
+    }
+  }
+
+  private void release(UnitParams u) {
+    if (u.state() == UnitParams.State.SHARDED) {
+      return;
+    }
+    u.release(comm);
+    live.remove(u);
+  }
+
+  void beforeBackward() {
+    armed = true;
+  }
+
+  /** Rethrows a hook failure, reduces what is left, and releases every non-persistent unit. */
+  void afterBackward() {
+    armed = false;
+    releasePending();
+    RuntimeException f = failure;
+    failure = null;
+    if (f != null) {
+      throw f;
+    }
+    grads.finishBackward(ignoreUnused);
+    endIteration();
+  }
+
+  /** Releases what forward or prefetch left gathered and makes this forward the trace to follow. */
+  void endIteration() {
+    for (UnitParams u : units) {
+      if (!u.persistent()) {
+        release(u);
+      } else {
+        for (var p : u.params()) {
+          p.tensor().mutable_grad().reset();
+        }
+      }
+    }
+    java.util.Arrays.fill(prefetched, false);
+    prefetchedNumel = 0;
+    if (!trace.isEmpty()) {
+      lastTrace = List.copyOf(trace);
+    }
+    trace.clear();
+  }
+
+  /** Gathers {@code u} now, outside forward and backward (whole-model access, persistence). */
+  void gatherNow(UnitParams u) {
+    ensureGathered(u);
+  }
+
+  /** Releases {@code u} unless it is persistent. */
+  void releaseNow(UnitParams u) {
+    if (!u.persistent()) {
+      release(u);
+    }
+  }
+
+  void close() {
+    for (UnitParams u : units) {
+      int[] handles = paramHookHandles.get(u.index());
+      for (int i = 0; i < handles.length; i++) {
+        u.params().get(i).tensor().remove_hook(handles[i]);
+      }
+    }
+    paramHooks.clear();
+    outputHooks.clear();
+  }
+}
