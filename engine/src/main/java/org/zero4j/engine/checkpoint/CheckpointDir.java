@@ -20,6 +20,15 @@ public final class CheckpointDir {
   /** The model states file, written once by rank 0. */
   public static final String MODEL_FILE = "model_states.safetensors";
 
+  /** The per-fragment tensors of an optimizer file: fp32 master, Adam's two moments. */
+  static final String[] KINDS = {"fp32", "exp_avg", "exp_avg_sq"};
+
+  /** The tensor holding a rank's libtorch CPU generator state. */
+  static final String RNG_TENSOR = "rng/torch_cpu";
+
+  /** Prefix of the {@code __metadata__} keys holding each tensor's CRC-32C (hex). */
+  static final String CRC_KEY = "crc32c:";
+
   private CheckpointDir() {}
 
   /** The optimizer-state file of {@code rank}. */

@@ -81,7 +81,7 @@ public final class CheckpointFiles implements AutoCloseable {
    */
   public static void stream(
       SafetensorsReader r, TensorEntry t, ByteBuffer scratch, SafetensorsReader.Chunks sink) {
-    String expected = r.metadata().get(CheckpointSaver.CRC_KEY + t.name());
+    String expected = r.metadata().get(CheckpointDir.CRC_KEY + t.name());
     if (expected == null) {
       throw new IllegalArgumentException(
           "checkpoint file " + r.file() + " records no checksum for tensor " + t.name());

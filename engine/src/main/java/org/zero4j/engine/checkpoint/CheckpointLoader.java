@@ -185,11 +185,11 @@ public final class CheckpointLoader {
         Comparator.comparingInt(Saved::fileIndex).thenComparingLong(s -> s.fragment().start()));
     for (Saved s : order) {
       SafetensorsReader r = files.open(s.file().name());
-      for (int k = 0; k < CheckpointSaver.KINDS.length; k++) {
+      for (int k = 0; k < CheckpointDir.KINDS.length; k++) {
         TensorEntry e =
             r.tensor(
                 CheckpointDir.fragmentTensor(
-                    s.fragment().param(), s.fragment().start(), CheckpointSaver.KINDS[k]));
+                    s.fragment().param(), s.fragment().start(), CheckpointDir.KINDS[k]));
         if (e.dtype() != TensorDtype.F32 || e.numel() != s.fragment().numel()) {
           throw new IllegalArgumentException(
               r.file()
@@ -225,7 +225,7 @@ public final class CheckpointLoader {
   private void restoreRng(CheckpointManifest m, CheckpointFiles files, ByteBuffer scratch) {
     int from = engine.comm().rank() % m.worldSize();
     SafetensorsReader r = files.open(CheckpointDir.optimizerFile(from));
-    TensorEntry e = r.tensor(CheckpointSaver.RNG_TENSOR);
+    TensorEntry e = r.tensor(CheckpointDir.RNG_TENSOR);
     try (Tensor state = torch.empty(e.numel()).to(torch.ScalarType.Byte)) {
       CheckpointFiles.stream(
           r,

@@ -36,9 +36,6 @@ import org.zero4j.zero.comm.Collectives;
  */
 public final class CheckpointSaver {
 
-  static final String[] KINDS = {"fp32", "exp_avg", "exp_avg_sq"};
-  static final String RNG_TENSOR = "rng/torch_cpu";
-  static final String CRC_KEY = "crc32c:";
   private static final int SLICE = 64 << 20;
 
   private final EngineSnapshot engine;
@@ -113,10 +110,10 @@ public final class CheckpointSaver {
     List<Long> offsets = new ArrayList<>();
     for (ParamFragment f : fragments) {
       String name = params.get(f.param()).name();
-      for (int k = 0; k < KINDS.length; k++) {
+      for (int k = 0; k < CheckpointDir.KINDS.length; k++) {
         entries.add(
             TensorEntry.of(
-                CheckpointDir.fragmentTensor(name, f.start(), KINDS[k]),
+                CheckpointDir.fragmentTensor(name, f.start(), CheckpointDir.KINDS[k]),
                 TensorDtype.F32,
                 f.numel()));
         data.add(sources.get(k));
@@ -124,7 +121,7 @@ public final class CheckpointSaver {
       }
     }
     try (Tensor rng = RngState.capture()) {
-      entries.add(TensorEntry.of(RNG_TENSOR, TensorDtype.U8, rng.numel()));
+      entries.add(TensorEntry.of(CheckpointDir.RNG_TENSOR, TensorDtype.U8, rng.numel()));
       data.add(rng);
       offsets.add(0L);
       Map<String, String> meta = new LinkedHashMap<>();
@@ -175,7 +172,7 @@ public final class CheckpointSaver {
       CRC32C crc = new CRC32C();
       TensorEntry e = entries.get(i);
       forEachSlice(data.get(i), offsets.get(i), e.byteSize(), b -> crc.update(b));
-      withCrc.put(CRC_KEY + e.name(), CheckpointManifest.hex(crc.getValue()));
+      withCrc.put(CheckpointDir.CRC_KEY + e.name(), CheckpointManifest.hex(crc.getValue()));
     }
     try (SafetensorsWriter w = SafetensorsWriter.create(file, entries, withCrc)) {
       for (int i = 0; i < entries.size(); i++) {

@@ -8,13 +8,19 @@ import org.bytedeco.pytorch.global.torch;
  * random numbers after a resume (dropout, sampling) continues the same stream.
  *
  * <p>Note [one generator per process]: ranks run as threads of one JVM share the generator, so
- * capture and restore are serialised on one lock; with one process per rank each has its own.
+ * capture and restore are serialised on {@link #lock()}, which such tests also hold while they seed
+ * and draw; with one process per rank each has its own generator.
  */
 final class RngState {
 
   private static final Object LOCK = new Object();
 
   private RngState() {}
+
+  /** The lock guarding the default generator in this JVM during checkpoint capture and restore. */
+  static Object lock() {
+    return LOCK;
+  }
 
   /** A copy of the current state. */
   static Tensor capture() {
