@@ -6,12 +6,14 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.zip.CRC32C;
 
 /**
  * {@code <dir>/<tag>/manifest.json}: everything a checkpoint is, except tensor bytes. It is written
@@ -99,6 +101,8 @@ public record CheckpointManifest(
   /** Elements {@code [start, start + numel)} of parameter {@code param}. */
   public record FragmentInfo(String param, long start, long numel) {}
 
+  private static final ObjectMapper COMPACT = new ObjectMapper();
+
   static final ObjectMapper JSON =
       JsonMapper.builder()
           .propertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
@@ -117,10 +121,26 @@ public record CheckpointManifest(
         tagDir.resolve(FILE_NAME) + " lists no file " + name + "; the checkpoint is incomplete");
   }
 
+  // Note [manifest checksum]: the manifest checks itself. Its JSON tree without the checksum field
+  // is serialised compactly and CRC-32C'd; the result is stored as "manifest_crc32c". A reader
+  // parses the file, removes the field and recomputes: JSON numbers and strings round-trip
+  // exactly, so any flipped byte that still parses (a digit of a step count) is caught too.
+  private static final String SELF_CRC = "manifest_crc32c";
+
+  private static String selfCrc(ObjectNode tree) throws IOException {
+    CRC32C crc = new CRC32C();
+    crc.update(COMPACT.writeValueAsBytes(tree));
+    return hex(crc.getValue());
+  }
+
   byte[] toJson() {
     try {
-      return JSON.writeValueAsBytes(this);
-    } catch (IOException e) {
+      ObjectNode tree = JSON.valueToTree(this);
+      String crc = selfCrc(tree);
+      ObjectNode out = JSON.createObjectNode().put(SELF_CRC, crc);
+      out.setAll(tree);
+      return JSON.writeValueAsBytes(out);
+    } catch (IOException | IllegalArgumentException e) {
       throw new IllegalArgumentException(
           "the checkpoint manifest cannot be written as JSON (is client_state JSON-serialisable?): "
               + e.getMessage(),
@@ -133,7 +153,24 @@ public record CheckpointManifest(
     Path file = tagDir.resolve(FILE_NAME);
     CheckpointManifest m;
     try {
-      m = JSON.readValue(Files.readAllBytes(file), CheckpointManifest.class);
+      JsonNode root = JSON.readTree(Files.readAllBytes(file));
+      if (!(root instanceof ObjectNode tree) || !tree.has(SELF_CRC)) {
+        throw new IllegalArgumentException(
+            "checkpoint manifest " + file + " is not a zero4j manifest (no " + SELF_CRC + ")");
+      }
+      String recorded = tree.remove(SELF_CRC).asText();
+      String actual = selfCrc(tree);
+      if (!recorded.equals(actual)) {
+        throw new IllegalArgumentException(
+            "checkpoint manifest "
+                + file
+                + " fails its CRC-32C check (recorded "
+                + recorded
+                + ", computed "
+                + actual
+                + "): it is corrupt");
+      }
+      m = JSON.treeToValue(tree, CheckpointManifest.class);
     } catch (NoSuchFileException e) {
       throw new IllegalArgumentException(
           "checkpoint manifest "
