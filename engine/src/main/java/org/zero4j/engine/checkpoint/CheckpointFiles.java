@@ -8,6 +8,8 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.zip.CRC32C;
+import org.bytedeco.pytorch.Tensor;
 
 /**
  * The tensor files of one checkpoint, opened on first use and verified against the manifest: the
@@ -16,6 +18,8 @@ import java.util.Map;
  * load uses is therefore checked.
  */
 public final class CheckpointFiles implements AutoCloseable {
+
+  private static final int DIRECT_SLICE = 64 << 20;
 
   private final Path tagDir;
   private final CheckpointManifest manifest;
@@ -81,12 +85,16 @@ public final class CheckpointFiles implements AutoCloseable {
    */
   public static void stream(
       SafetensorsReader r, TensorEntry t, ByteBuffer scratch, SafetensorsReader.Chunks sink) {
+    check(r, t, r.stream(t, scratch, sink));
+  }
+
+  private static void check(SafetensorsReader r, TensorEntry t, long crc) {
     String expected = r.metadata().get(CheckpointDir.CRC_KEY + t.name());
     if (expected == null) {
       throw new IllegalArgumentException(
           "checkpoint file " + r.file() + " records no checksum for tensor " + t.name());
     }
-    String actual = CheckpointManifest.hex(r.stream(t, scratch, sink));
+    String actual = CheckpointManifest.hex(crc);
     if (!actual.equals(expected)) {
       throw new IllegalArgumentException(
           "checkpoint file "
@@ -99,6 +107,23 @@ public final class CheckpointFiles implements AutoCloseable {
               + actual
               + "); the file is corrupt, load another checkpoint");
     }
+  }
+
+  /**
+   * Reads all of tensor {@code t} of {@code r} straight into {@code dest}'s memory from byte {@code
+   * destOffset} (no intermediate copy), then checks its CRC-32C like {@link #stream}.
+   */
+  static void readInto(SafetensorsReader r, TensorEntry t, Tensor dest, long destOffset) {
+    CRC32C crc = new CRC32C();
+    long total = t.end() - t.begin();
+    for (long done = 0; done < total; ) {
+      int n = (int) Math.min(DIRECT_SLICE, total - done);
+      ByteBuffer window = NativeBytes.window(dest, destOffset + done, n);
+      r.read(t, done, window);
+      crc.update(window.flip());
+      done += n;
+    }
+    check(r, t, crc.getValue());
   }
 
   @Override

@@ -56,7 +56,7 @@ public final class CheckpointLoader {
     ByteBuffer scratch = ByteBuffer.allocateDirect(SCRATCH);
     try (CheckpointFiles files = new CheckpointFiles(tagDir, m)) {
       if (loadModuleOnly || !loadOptimizerStates) {
-        loadModel(files.open(CheckpointDir.MODEL_FILE), scratch);
+        loadModel(files.open(CheckpointDir.MODEL_FILE));
         zero.refreshMasterFromWorking();
         for (Tensor t : zero.moments()) {
           t.zero_();
@@ -66,7 +66,7 @@ public final class CheckpointLoader {
         zero.refreshWorkingFromMaster();
       }
       if (!loadModuleOnly) {
-        restoreRng(m, files, scratch);
+        restoreRng(m, files);
       }
     }
     return m;
@@ -100,7 +100,7 @@ public final class CheckpointLoader {
     return p.name() + " " + Arrays.toString(p.tensor().sizes().vec().get());
   }
 
-  private void loadModel(SafetensorsReader r, ByteBuffer scratch) {
+  private void loadModel(SafetensorsReader r) {
     for (NamedParameter p : engine.zero().parameters()) {
       TensorEntry e = r.tensor(p.name());
       Tensor dest = p.tensor();
@@ -116,12 +116,7 @@ public final class CheckpointLoader {
       }
       boolean sameType = dest.scalar_type().value == scalarType(e.dtype()).value;
       try (Tensor target = sameType ? null : torch.empty(dest.numel()).to(scalarType(e.dtype()))) {
-        Tensor into = sameType ? dest : target;
-        CheckpointFiles.stream(
-            r,
-            e,
-            scratch,
-            (off, bytes) -> NativeBytes.window(into, off, bytes.remaining()).put(bytes));
+        CheckpointFiles.readInto(r, e, sameType ? dest : target, 0);
         if (!sameType) {
           dest.view(-1).copy_(target);
         }
@@ -203,7 +198,13 @@ public final class CheckpointLoader {
         }
         Tensor dest = dests.get(k);
         List<Overlap> overlaps = plan.get(s);
-        CheckpointFiles.stream(r, e, scratch, (off, bytes) -> scatter(off, bytes, overlaps, dest));
+        Overlap first = overlaps.get(0);
+        if (overlaps.size() == 1 && first.srcElem() == 0 && first.numel() == e.numel()) {
+          CheckpointFiles.readInto(r, e, dest, first.dstElem() * 4); // same layout: no copy
+        } else {
+          CheckpointFiles.stream(
+              r, e, scratch, (off, bytes) -> scatter(off, bytes, overlaps, dest));
+        }
       }
     }
   }
@@ -222,16 +223,12 @@ public final class CheckpointLoader {
     }
   }
 
-  private void restoreRng(CheckpointManifest m, CheckpointFiles files, ByteBuffer scratch) {
+  private void restoreRng(CheckpointManifest m, CheckpointFiles files) {
     int from = engine.comm().rank() % m.worldSize();
     SafetensorsReader r = files.open(CheckpointDir.optimizerFile(from));
     TensorEntry e = r.tensor(CheckpointDir.RNG_TENSOR);
     try (Tensor state = torch.empty(e.numel()).to(torch.ScalarType.Byte)) {
-      CheckpointFiles.stream(
-          r,
-          e,
-          scratch,
-          (off, bytes) -> NativeBytes.window(state, off, bytes.remaining()).put(bytes));
+      CheckpointFiles.readInto(r, e, state, 0);
       RngState.restore(state);
     }
   }

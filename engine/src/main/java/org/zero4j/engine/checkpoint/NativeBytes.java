@@ -26,6 +26,13 @@ final class NativeBytes {
     BytePointer p = new BytePointer(t.data_ptr());
     p.capacity(nbytes);
     p.position(offset).limit(offset + length);
-    return p.asByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+    // JavaCPP's buffer spans [0, limit) of the pointer with its position at offset; slice it so
+    // the window starts at index 0 and flip()/rewind() stay inside it.
+    ByteBuffer b = p.asByteBuffer().slice().order(ByteOrder.LITTLE_ENDIAN);
+    if (b.capacity() != length) {
+      throw new IllegalStateException(
+          "byte window of " + b.capacity() + " bytes, expected " + length);
+    }
+    return b;
   }
 }

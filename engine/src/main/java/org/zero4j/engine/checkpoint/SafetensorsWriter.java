@@ -13,7 +13,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.zip.CRC32C;
@@ -35,17 +34,14 @@ import java.util.zip.CRC32C;
  */
 public final class SafetensorsWriter implements AutoCloseable {
 
-  /** What was written: sizes and CRC-32C checksums of the file, its header and every tensor. */
-  public record Written(
-      Path file, long bytes, long crc32c, long headerCrc32c, Map<String, Long> tensorCrc32c) {}
+  /** What was written: its size and the CRC-32C checksums of the whole file and of its header. */
+  public record Written(Path file, long bytes, long crc32c, long headerCrc32c) {}
 
   private final Path target;
   private final Path tmp;
   private final FileChannel channel;
   private final List<TensorEntry> tensors;
   private final CRC32C fileCrc = new CRC32C();
-  private final CRC32C tensorCrc = new CRC32C();
-  private final Map<String, Long> tensorCrcs = new LinkedHashMap<>();
   private final long headerCrc;
   private final long fileSize;
   private long position;
@@ -154,7 +150,6 @@ public final class SafetensorsWriter implements AutoCloseable {
       int n = (int) Math.min(data.remaining(), t.end() - position);
       ByteBuffer piece = data.slice(data.position(), n);
       fileCrc.update(piece.duplicate());
-      tensorCrc.update(piece.duplicate());
       try {
         while (piece.hasRemaining()) {
           position += channel.write(piece, position);
@@ -169,8 +164,6 @@ public final class SafetensorsWriter implements AutoCloseable {
 
   private void skipEmpty() {
     while (current < tensors.size() && position == tensors.get(current).end()) {
-      tensorCrcs.put(tensors.get(current).name(), tensorCrc.getValue());
-      tensorCrc.reset();
       current++;
     }
   }
@@ -189,7 +182,7 @@ public final class SafetensorsWriter implements AutoCloseable {
     }
     DurableFiles.publish(tmp, target);
     committed = true;
-    return new Written(target, fileSize, fileCrc.getValue(), headerCrc, Map.copyOf(tensorCrcs));
+    return new Written(target, fileSize, fileCrc.getValue(), headerCrc);
   }
 
   @Override

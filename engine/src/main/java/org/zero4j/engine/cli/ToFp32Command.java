@@ -62,6 +62,7 @@ final class ToFp32Command implements Subcommand {
         r.tag(),
         r.file(),
         (System.nanoTime() - t0) / 1e9);
+    PeakRss.bytes().ifPresent(b -> out.printf(Locale.ROOT, "to-fp32: peak RSS %d bytes%n", b));
     return 0;
   }
 }
