@@ -36,7 +36,7 @@ public final class BenchMain {
         System.err.println(
             "  comm [--sizes N,N,...]   Gloo all-reduce vs reduce-scatter + all-gather");
         System.err.println(
-            "  ckpt [--gb 2.2] [--dir D]   checkpoint save/load vs disk bandwidth, to-fp32 RSS");
+            "  ckpt [--gb 2.2] [--rounds 3] [--dir D]   checkpoint save/load vs disk bandwidth, to-fp32 RSS");
         System.exit(name.isEmpty() || name.equals("--help") ? 0 : 2);
       }
     }
