@@ -35,7 +35,8 @@ public final class CheckpointLoader {
 
   private static final int SCRATCH = 8 << 20;
 
-  private record Saved(int fileIndex, FileInfo file, FragmentInfo fragment) {}
+  // position: the fragment's index in its file, which is its order on disk
+  private record Saved(int fileIndex, int position, FileInfo file, FragmentInfo fragment) {}
 
   private record Overlap(long dstElem, long srcElem, long numel) {}
 
@@ -135,8 +136,9 @@ public final class CheckpointLoader {
     Map<String, List<Saved>> byParam = new LinkedHashMap<>();
     for (int i = 0; i < m.files().size(); i++) {
       FileInfo f = m.files().get(i);
-      for (FragmentInfo frag : f.fragments()) {
-        byParam.computeIfAbsent(frag.param(), k -> new ArrayList<>()).add(new Saved(i, f, frag));
+      for (int j = 0; j < f.fragments().size(); j++) {
+        FragmentInfo frag = f.fragments().get(j);
+        byParam.computeIfAbsent(frag.param(), k -> new ArrayList<>()).add(new Saved(i, j, f, frag));
       }
     }
     List<ParamFragment> targets =
@@ -176,8 +178,8 @@ public final class CheckpointLoader {
       }
     }
     List<Saved> order = new ArrayList<>(plan.keySet());
-    order.sort(
-        Comparator.comparingInt(Saved::fileIndex).thenComparingLong(s -> s.fragment().start()));
+    // file order, so each file is read front to back and the kernel's read-ahead works
+    order.sort(Comparator.comparingInt(Saved::fileIndex).thenComparingInt(Saved::position));
     for (Saved s : order) {
       SafetensorsReader r = files.open(s.file().name());
       for (int k = 0; k < CheckpointDir.KINDS.length; k++) {
