@@ -130,9 +130,6 @@ public final class CheckpointLoader {
     int stage = zero.options().stage();
     List<NamedParameter> params = zero.parameters();
     List<Tensor> dests = List.of(zero.masterShard(), zero.moments().get(0), zero.moments().get(1));
-    for (Tensor t : dests) {
-      t.zero_();
-    }
     Map<String, List<Saved>> byParam = new LinkedHashMap<>();
     for (int i = 0; i < m.files().size(); i++) {
       FileInfo f = m.files().get(i);
@@ -145,6 +142,7 @@ public final class CheckpointLoader {
         stage == 0
             ? ParamFragment.whole(zero.layout())
             : ParamFragment.owned(zero.layout(), engine.comm().rank());
+    zeroGaps(dests, targets, stage);
     Map<Saved, List<Overlap>> plan = new LinkedHashMap<>();
     for (ParamFragment t : targets) {
       String name = params.get(t.param()).name();
@@ -207,6 +205,27 @@ public final class CheckpointLoader {
           CheckpointFiles.stream(
               r, e, scratch, (off, bytes) -> scatter(off, bytes, overlaps, dest));
         }
+      }
+    }
+  }
+
+  // Padding is all the targets leave uncovered; it must be zero, as a fresh shard's is.
+  private static void zeroGaps(List<Tensor> dests, List<ParamFragment> targets, int stage) {
+    List<ParamFragment> sorted = new ArrayList<>(targets);
+    sorted.sort(Comparator.comparingLong(f -> f.offsetInMaster(stage)));
+    long next = 0;
+    long size = dests.get(0).numel();
+    for (int i = 0; i <= sorted.size(); i++) {
+      long from = i < sorted.size() ? sorted.get(i).offsetInMaster(stage) : size;
+      if (from > next) {
+        for (Tensor t : dests) {
+          try (Tensor gap = t.narrow(0, next, from - next)) {
+            gap.zero_();
+          }
+        }
+      }
+      if (i < sorted.size()) {
+        next = Math.max(next, from + sorted.get(i).numel());
       }
     }
   }
