@@ -25,8 +25,10 @@ import org.zero4j.zero.ZeroOptimizer;
  * the saved fragments (Note [checkpoints store fragments, not shards]): any saved world size,
  * bucket size or stage 0-2 loads into any other. Each saved fragment a rank touches is read whole
  * once, to verify its checksum. The working parameters are then rebuilt from the fp32 masters, as
- * after a step. Without optimizer states (or module only), the model states file's weights are
- * loaded and the masters re-derived from them, with zero moments.
+ * after a step. With {@code zero_optimization.load_from_fp32_weights: false} the masters are
+ * instead re-derived from the model states file's (16-bit) weights, as in DeepSpeed. Without
+ * optimizer states (or module only), the model states file's weights are loaded and the masters
+ * re-derived from them, with zero moments.
  *
  * <p>A load that fails part-way (a corrupt file) leaves the engine's tensors partly overwritten;
  * load a good checkpoint before training on.
@@ -62,9 +64,14 @@ public final class CheckpointLoader {
         for (Tensor t : zero.moments()) {
           t.zero_();
         }
-      } else {
-        loadFragments(m, files, scratch);
+      } else if (engine.config().zero().loadFromFp32Weights()) {
+        loadFragments(m, files, scratch, 0);
         zero.refreshWorkingFromMaster();
+      } else {
+        // load_from_fp32_weights=false: moments from the checkpoint, masters from the 16-bit model
+        loadFragments(m, files, scratch, 1);
+        loadModel(files.open(CheckpointDir.MODEL_FILE));
+        zero.refreshMasterFromWorking();
       }
       if (!loadModuleOnly) {
         restoreRng(m, files);
@@ -125,7 +132,9 @@ public final class CheckpointLoader {
     }
   }
 
-  private void loadFragments(CheckpointManifest m, CheckpointFiles files, ByteBuffer scratch) {
+  // Loads the fragment tensors from KINDS[firstKind] on (0: masters and moments, 1: moments).
+  private void loadFragments(
+      CheckpointManifest m, CheckpointFiles files, ByteBuffer scratch, int firstKind) {
     ZeroOptimizer zero = engine.zero();
     int stage = zero.options().stage();
     List<NamedParameter> params = zero.parameters();
@@ -180,7 +189,7 @@ public final class CheckpointLoader {
     order.sort(Comparator.comparingInt(Saved::fileIndex).thenComparingInt(Saved::position));
     for (Saved s : order) {
       SafetensorsReader r = files.open(s.file().name());
-      for (int k = 0; k < CheckpointDir.KINDS.length; k++) {
+      for (int k = firstKind; k < CheckpointDir.KINDS.length; k++) {
         TensorEntry e =
             r.tensor(
                 CheckpointDir.fragmentTensor(

@@ -107,6 +107,46 @@ class LoadOptionsTest {
   }
 
   @Test
+  void loadFromFp32WeightsFalseTakesMastersFromTheModel() {
+    Path dir = tmp.resolve("ckpt");
+    String json = CheckpointRuns.config(1, "bf16");
+    String from16 =
+        json.replace(
+            "\"overlap_comm\": true", "\"overlap_comm\": true, \"load_from_fp32_weights\": false");
+    assertTrue(!from16.equals(json), "test premise: the key is set");
+    LocalRanks.run(
+        2,
+        Duration.ofSeconds(60),
+        comm -> {
+          OddMlp a = OddMlp.create(CheckpointRuns.SEED);
+          Tensor master;
+          Tensor expAvg;
+          try (Engine e = CheckpointRuns.start(a, json, comm)) {
+            CheckpointRuns.train(e, a, 0, 3);
+            e.saveCheckpoint(dir, null, Map.of());
+            master = e.zeroOptimizer().masterShard().clone();
+            expAvg = e.zeroOptimizer().moments().get(0).clone();
+          }
+          for (String config : List.of(json, from16)) {
+            OddMlp b = OddMlp.create(CheckpointRuns.SEED + 1);
+            try (Engine e = CheckpointRuns.start(b, config, comm)) {
+              e.loadCheckpoint(dir, null, true, true, false);
+              Tensor loaded = e.zeroOptimizer().masterShard();
+              Tensor rounded = master.to(torch.ScalarType.BFloat16).to(torch.ScalarType.Float);
+              assertTrue(torch.equal(expAvg, e.zeroOptimizer().moments().get(0)), "moments");
+              if (config.equals(json)) {
+                assertTrue(torch.equal(master, loaded), "fp32 masters from the fragments");
+              } else {
+                assertTrue(torch.equal(rounded, loaded), "masters from the bf16 weights");
+                assertFalse(torch.equal(master, loaded), "test premise: rounding shows");
+              }
+            }
+          }
+          return null;
+        });
+  }
+
+  @Test
   void tagValidation() {
     Path dir = tmp.resolve("ckpt");
     String fail =
