@@ -44,7 +44,8 @@ class ResumeTest {
   @ParameterizedTest(name = "stage {0}, world {1}, {2}")
   @CsvSource({
     "0,1,fp32", "1,1,fp32", "2,1,fp32", "0,2,fp32", "1,2,fp32", "2,2,fp32",
-    "0,1,bf16", "1,1,bf16", "2,1,bf16", "0,2,bf16", "1,2,bf16", "2,2,bf16"
+    "0,1,bf16", "1,1,bf16", "2,1,bf16", "0,2,bf16", "1,2,bf16", "2,2,bf16",
+    "0,1,fp16", "2,2,fp16"
   })
   void resumeIsBitExact(int stage, int world, String precision) {
     String json = CheckpointRuns.config(stage, precision);
