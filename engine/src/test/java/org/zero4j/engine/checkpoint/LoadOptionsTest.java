@@ -187,6 +187,7 @@ class LoadOptionsTest {
     assertFalse(Files.exists(dir.resolve("warned1")), "Warn saves under rank 0's tag");
   }
 
+  @SuppressWarnings("try") // the guard is used for its scope
   private static void copyInto(OddMlp model, List<Tensor> values) {
     List<NamedParameter> named = model.named();
     for (int i = 0; i < named.size(); i++) {
