@@ -34,7 +34,7 @@ import java.util.zip.CRC32C;
  * @param config the resolved DeepSpeed config the run used
  * @param parameters the trainable parameters in registration order
  * @param partition the flat-buffer layout at save time (informational: loading uses fragments)
- * @param files every tensor file with its size, checksums and (optimizer files) fragments
+ * @param files every tensor file with its size, checksum and (optimizer files) fragments
  */
 public record CheckpointManifest(
     String format,
@@ -87,16 +87,12 @@ public record CheckpointManifest(
 
   /**
    * A file of the checkpoint: its name in the tag directory, the rank that wrote it (-1 for the
-   * model states), its size, CRC-32C of all of it and of its header (hex), and for an optimizer
-   * file the parameter fragments it holds.
+   * model states), its size, the CRC-32C (hex) of its header, and for an optimizer file the
+   * parameter fragments it holds. The header records every tensor's CRC-32C, so the header's
+   * checksum covers the whole file (Note [checksums in one pass] in {@link SafetensorsWriter}).
    */
   public record FileInfo(
-      String name,
-      int rank,
-      long bytes,
-      String crc32c,
-      String headerCrc32c,
-      List<FragmentInfo> fragments) {}
+      String name, int rank, long bytes, String headerCrc32c, List<FragmentInfo> fragments) {}
 
   /** Elements {@code [start, start + numel)} of parameter {@code param}. */
   public record FragmentInfo(String param, long start, long numel) {}

@@ -11,7 +11,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.zip.CRC32C;
 import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
@@ -164,17 +163,10 @@ public final class CheckpointSaver {
       List<Long> offsets,
       Map<String, String> meta,
       java.util.function.IntConsumer beforeTensor) {
-    // Note [tensor checksums in the header]: each tensor's CRC-32C goes into __metadata__, so a
-    // shard verifies itself and a loader that reads only some tensors still checks every byte it
-    // uses. Computing them first costs one extra pass over memory, far cheaper than the disk.
-    Map<String, String> withCrc = new LinkedHashMap<>(meta);
-    for (int i = 0; i < entries.size(); i++) {
-      CRC32C crc = new CRC32C();
-      TensorEntry e = entries.get(i);
-      forEachSlice(data.get(i), offsets.get(i), e.byteSize(), b -> crc.update(b));
-      withCrc.put(CheckpointDir.CRC_KEY + e.name(), CheckpointManifest.hex(crc.getValue()));
-    }
-    try (SafetensorsWriter w = SafetensorsWriter.create(file, entries, withCrc)) {
+    // Note [tensor checksums in the header]: each tensor's CRC-32C goes into __metadata__ (see
+    // SafetensorsWriter), so a shard verifies itself and a loader that reads only some tensors
+    // still checks every byte it uses.
+    try (SafetensorsWriter w = SafetensorsWriter.create(file, entries, meta, true)) {
       for (int i = 0; i < entries.size(); i++) {
         beforeTensor.accept(i);
         forEachSlice(data.get(i), offsets.get(i), entries.get(i).byteSize(), w::write);
@@ -194,10 +186,10 @@ public final class CheckpointSaver {
 
   private static long[] gather(Collectives comm, SafetensorsWriter.Written mine) {
     int world = comm.worldSize();
-    long[] all = new long[3 * world];
-    try (Tensor in = torch.empty(3).to(torch.ScalarType.Long);
-        Tensor out = torch.empty(3L * world).to(torch.ScalarType.Long)) {
-      new LongPointer(in.data_ptr()).put(mine.bytes(), mine.crc32c(), mine.headerCrc32c());
+    long[] all = new long[2 * world];
+    try (Tensor in = torch.empty(2).to(torch.ScalarType.Long);
+        Tensor out = torch.empty(2L * world).to(torch.ScalarType.Long)) {
+      new LongPointer(in.data_ptr()).put(new long[] {mine.bytes(), mine.headerCrc32c()});
       comm.allGather(out, in).await();
       new LongPointer(out.data_ptr()).get(all);
     }
@@ -231,7 +223,6 @@ public final class CheckpointSaver {
             CheckpointDir.MODEL_FILE,
             -1,
             model.bytes(),
-            CheckpointManifest.hex(model.crc32c()),
             CheckpointManifest.hex(model.headerCrc32c()),
             List.of()));
     for (int r = 0; r < layout.worldSize(); r++) {
@@ -243,9 +234,8 @@ public final class CheckpointSaver {
           new FileInfo(
               CheckpointDir.optimizerFile(r),
               r,
-              records[3 * r],
-              CheckpointManifest.hex(records[3 * r + 1]),
-              CheckpointManifest.hex(records[3 * r + 2]),
+              records[2 * r],
+              CheckpointManifest.hex(records[2 * r + 1]),
               frags));
     }
     JsonNode config;

@@ -13,14 +13,16 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.zip.CRC32C;
 
 /**
- * Writes one safetensors file, streaming: the header is written first from the tensors' names,
- * dtypes and shapes, then each tensor's bytes are appended in header order, in pieces of any size,
- * through positional writes. Nothing but the piece being written is held in memory.
+ * Writes one safetensors file, streaming: each tensor's bytes are appended in header order, in
+ * pieces of any size, through positional writes. Nothing but the piece being written is held in
+ * memory.
  *
  * <p>The format (<a href="https://github.com/huggingface/safetensors">safetensors</a>): an 8-byte
  * little-endian unsigned header length N, N bytes of UTF-8 JSON mapping each tensor name to {@code
@@ -29,29 +31,48 @@ import java.util.zip.CRC32C;
  * little-endian, row-major. The header is padded with spaces to a multiple of 8 bytes, as the
  * reference writer does, so every tensor starts 8-byte aligned.
  *
+ * <p>Note [checksums in one pass]: with {@code tensorChecksums}, the {@code __metadata__} also
+ * records each tensor's CRC-32C under {@code "crc32c:<name>"}, as 8 hex digits. Their width is
+ * fixed, so the header's length is known before any data: the data is written first, each tensor's
+ * CRC computed on the way, and the header is written last over a placeholder of the same length.
+ * The header's own CRC-32C ({@link Written#headerCrc32c()}) then covers every byte of the file,
+ * through the tensor CRCs it records.
+ *
  * <p>The file is written under a temporary name and only {@link #commit()} forces and renames it
  * into place (see {@link DurableFiles}); a writer closed without a commit deletes its temporary.
  */
 public final class SafetensorsWriter implements AutoCloseable {
 
-  /** What was written: its size and the CRC-32C checksums of the whole file and of its header. */
-  public record Written(Path file, long bytes, long crc32c, long headerCrc32c) {}
+  /** What was written: its size and the CRC-32C of its first bytes up to the end of the header. */
+  public record Written(Path file, long bytes, long headerCrc32c) {}
+
+  private static final String PLACEHOLDER = "00000000";
 
   private final Path target;
   private final Path tmp;
   private final FileChannel channel;
   private final List<TensorEntry> tensors;
-  private final CRC32C fileCrc = new CRC32C();
-  private final long headerCrc;
+  private final Map<String, String> metadata;
+  private final boolean tensorChecksums;
+  private final CRC32C tensorCrc = new CRC32C();
+  private final int headerLength;
   private final long fileSize;
   private long position;
   private int current;
   private boolean committed;
 
-  private SafetensorsWriter(Path target, List<TensorEntry> tensors, Map<String, String> metadata)
+  private SafetensorsWriter(
+      Path target, List<TensorEntry> tensors, Map<String, String> metadata, boolean checksums)
       throws IOException {
     this.target = target;
     this.tmp = DurableFiles.temporary(target);
+    this.tensorChecksums = checksums;
+    this.metadata = new LinkedHashMap<>(metadata);
+    if (checksums) {
+      for (TensorEntry t : tensors) {
+        this.metadata.put(CheckpointDir.CRC_KEY + t.name(), PLACEHOLDER);
+      }
+    }
     this.channel =
         FileChannel.open(
             tmp,
@@ -59,17 +80,10 @@ public final class SafetensorsWriter implements AutoCloseable {
             StandardOpenOption.WRITE,
             StandardOpenOption.TRUNCATE_EXISTING);
     List<TensorEntry> placed = new ArrayList<>();
-    byte[] header = header(tensors, metadata, placed);
+    byte[] header = header(tensors, this.metadata, placed);
     this.tensors = placed;
-    ByteBuffer prefix = ByteBuffer.allocate(8 + header.length).order(ByteOrder.LITTLE_ENDIAN);
-    prefix.putLong(header.length).put(header).flip();
-    fileCrc.update(prefix.duplicate());
-    CRC32C h = new CRC32C();
-    h.update(prefix.duplicate());
-    this.headerCrc = h.getValue();
-    while (prefix.hasRemaining()) {
-      position += channel.write(prefix, position);
-    }
+    this.headerLength = header.length;
+    this.position = 8L + header.length;
     this.fileSize = placed.isEmpty() ? position : placed.get(placed.size() - 1).end();
     skipEmpty();
   }
@@ -80,8 +94,14 @@ public final class SafetensorsWriter implements AutoCloseable {
    */
   public static SafetensorsWriter create(
       Path target, List<TensorEntry> tensors, Map<String, String> metadata) {
+    return create(target, tensors, metadata, false);
+  }
+
+  /** As {@link #create(Path, List, Map)}, recording each tensor's CRC-32C if asked. */
+  public static SafetensorsWriter create(
+      Path target, List<TensorEntry> tensors, Map<String, String> metadata, boolean checksums) {
     try {
-      return new SafetensorsWriter(target, tensors, metadata);
+      return new SafetensorsWriter(target, tensors, metadata, checksums);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot create " + target + ": " + e.getMessage(), e);
     }
@@ -114,14 +134,15 @@ public final class SafetensorsWriter implements AutoCloseable {
     }
     byte[] json = root.toString().getBytes(StandardCharsets.UTF_8);
     int padded = (json.length + 7) / 8 * 8;
-    byte[] out = new byte[padded];
-    System.arraycopy(json, 0, out, 0, json.length);
-    java.util.Arrays.fill(out, json.length, padded, (byte) ' ');
-    long base = 8L + padded;
-    for (int i = 0; i < tensors.size(); i++) {
-      TensorEntry t = tensors.get(i);
-      long[] o = offsets.get(i);
-      placed.add(new TensorEntry(t.name(), t.dtype(), t.shape(), base + o[0], base + o[1]));
+    byte[] out = Arrays.copyOf(json, padded);
+    Arrays.fill(out, json.length, padded, (byte) ' ');
+    if (placed != null) {
+      long base = 8L + padded;
+      for (int i = 0; i < tensors.size(); i++) {
+        TensorEntry t = tensors.get(i);
+        long[] o = offsets.get(i);
+        placed.add(new TensorEntry(t.name(), t.dtype(), t.shape(), base + o[0], base + o[1]));
+      }
     }
     return out;
   }
@@ -149,7 +170,9 @@ public final class SafetensorsWriter implements AutoCloseable {
       }
       int n = (int) Math.min(data.remaining(), t.end() - position);
       ByteBuffer piece = data.slice(data.position(), n);
-      fileCrc.update(piece.duplicate());
+      if (tensorChecksums) {
+        tensorCrc.update(piece.duplicate());
+      }
       try {
         while (piece.hasRemaining()) {
           position += channel.write(piece, position);
@@ -164,25 +187,51 @@ public final class SafetensorsWriter implements AutoCloseable {
 
   private void skipEmpty() {
     while (current < tensors.size() && position == tensors.get(current).end()) {
+      if (tensorChecksums) {
+        metadata.put(
+            CheckpointDir.CRC_KEY + tensors.get(current).name(),
+            CheckpointManifest.hex(tensorCrc.getValue()));
+        tensorCrc.reset();
+      }
       current++;
     }
   }
 
-  /** Forces the complete file to the disk and renames it over the target name. */
+  /** Writes the header, forces the complete file to the disk and renames it over the target. */
   public Written commit() {
     if (currentTensor() != null) {
       throw new IllegalStateException(
           target + ": tensor " + currentTensor().name() + " is not fully written");
     }
+    byte[] header = header(unplaced(), metadata, null);
+    if (header.length != headerLength) {
+      throw new IllegalStateException(
+          target + ": the final header has " + header.length + " bytes, not " + headerLength);
+    }
+    ByteBuffer prefix = ByteBuffer.allocate(8 + header.length).order(ByteOrder.LITTLE_ENDIAN);
+    prefix.putLong(header.length).put(header).flip();
+    CRC32C crc = new CRC32C();
+    crc.update(prefix.duplicate());
     try {
+      for (long pos = 0; prefix.hasRemaining(); ) {
+        pos += channel.write(prefix, pos);
+      }
       channel.force(true);
       channel.close();
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot sync " + tmp + ": " + e.getMessage(), e);
+      throw new UncheckedIOException("cannot write " + tmp + ": " + e.getMessage(), e);
     }
     DurableFiles.publish(tmp, target);
     committed = true;
-    return new Written(target, fileSize, fileCrc.getValue(), headerCrc);
+    return new Written(target, fileSize, crc.getValue());
+  }
+
+  private List<TensorEntry> unplaced() {
+    List<TensorEntry> out = new ArrayList<>();
+    for (TensorEntry t : tensors) {
+      out.add(TensorEntry.of(t.name(), t.dtype(), t.shape()));
+    }
+    return out;
   }
 
   @Override

@@ -79,6 +79,44 @@ class SafetensorsFormatTest {
   }
 
   @Test
+  void checksumModeRecordsEachTensorsCrcInTheHeader() throws IOException {
+    Path f = tmp.resolve("c.safetensors");
+    byte[] a = new byte[4 * 53];
+    byte[] b = new byte[8];
+    new Random(3).nextBytes(a);
+    new Random(4).nextBytes(b);
+    SafetensorsWriter.Written w;
+    try (SafetensorsWriter out =
+        SafetensorsWriter.create(
+            f,
+            List.of(TensorEntry.of("a", TensorDtype.F32, 53), TensorEntry.of("b", TensorDtype.I64)),
+            Map.of(),
+            true)) {
+      out.write(ByteBuffer.wrap(a));
+      out.write(ByteBuffer.wrap(b));
+      w = out.commit();
+    }
+    byte[] raw = Files.readAllBytes(f);
+    long n = ByteBuffer.wrap(raw).order(ByteOrder.LITTLE_ENDIAN).getLong();
+    JsonNode meta =
+        new ObjectMapper()
+            .readTree(new String(raw, 8, (int) n, StandardCharsets.UTF_8))
+            .get("__metadata__");
+    assertEquals(crc(a), meta.get("crc32c:a").asText());
+    assertEquals(crc(b), meta.get("crc32c:b").asText());
+    java.util.zip.CRC32C header = new java.util.zip.CRC32C();
+    header.update(raw, 0, (int) (8 + n));
+    assertEquals(header.getValue(), w.headerCrc32c());
+    assertEquals(raw.length, w.bytes());
+  }
+
+  private static String crc(byte[] bytes) {
+    java.util.zip.CRC32C c = new java.util.zip.CRC32C();
+    c.update(bytes);
+    return String.format("%08x", c.getValue());
+  }
+
+  @Test
   void readerParsesHandMadeFiles() throws IOException {
     Random rnd = new Random(5);
     byte[] data = new byte[4 * 53 + 8];
