@@ -35,7 +35,7 @@ import org.zero4j.zero.comm.Collectives;
  */
 public final class CheckpointSaver {
 
-  private static final int SLICE = 64 << 20;
+  private static final int SLICE = 8 << 20;
 
   private final EngineSnapshot engine;
   private final SaveFaults faults;
