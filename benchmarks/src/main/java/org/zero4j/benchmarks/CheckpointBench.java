@@ -104,6 +104,19 @@ public final class CheckpointBench {
         rss < ckptBytes / 4 ? "met" : "MISSED");
   }
 
+  // Freed blocks become reusable only after the file system's journal commits (ext4: every 5 s).
+  private static void settle() {
+    try {
+      new ProcessBuilder("sync").inheritIO().start().waitFor();
+      Thread.sleep(6000);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
+  }
+
   private static double median(double[] v) {
     double[] s = v.clone();
     java.util.Arrays.sort(s);
@@ -144,9 +157,11 @@ public final class CheckpointBench {
         // 5x slower than reusing freed ones. Each round therefore frees the previous checkpoint,
         // writes and frees the baseline, then saves, so both draw on the same freed space.
         deleteTree(dir.resolve("round" + (r - 1)));
+        settle();
         double write = writeBaseline(baseline, ckpt);
         double read = readBaseline(baseline, optim);
         deleteTree(baseline);
+        settle();
         String tag = "round" + r;
         long t0 = System.nanoTime();
         e.saveCheckpoint(dir, tag, Map.of());
