@@ -20,6 +20,7 @@ import org.zero4j.kernels.adam.AdamHyperparams;
 import org.zero4j.kernels.adam.FlatAdam;
 import org.zero4j.zero.MemoryBreakdown;
 import org.zero4j.zero.NamedParameter;
+import org.zero4j.zero.OptimizerOffload;
 import org.zero4j.zero.Precision;
 import org.zero4j.zero.StepResult;
 import org.zero4j.zero.ZeroOptimizer;
@@ -86,7 +87,8 @@ public final class Engine implements AutoCloseable {
                 z.allgatherPartitions(),
                 z.ignoreUnusedParameters()),
             comm,
-            adam);
+            adam,
+            OptimizerOffload.of(z.offloadOptimizer(), config.aio(), z.subGroupSize()));
     this.scaler = scalerFor(config.fp16());
     this.report = new StepReport(config, comm.rank());
   }

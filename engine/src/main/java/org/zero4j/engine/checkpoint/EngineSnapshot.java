@@ -24,19 +24,28 @@ public record EngineSnapshot(
     CheckpointManifest.ScalerState scaler,
     CheckpointManifest.SchedulerState scheduler) {
 
-  /** Refuses what checkpoints do not cover yet, so no save or load is silently incomplete. */
+  /**
+   * Refuses what checkpoints do not cover yet (stage 3, parameter offload, optimizer state swapped
+   * to NVMe), so no save or load is silently incomplete. Optimizer offload to {@code cpu} keeps the
+   * state in ordinary host tensors and is covered.
+   */
   void refuseUnsupported(String what) {
     var z = config.zero();
-    boolean offload =
-        (z.offloadOptimizer() != null && z.offloadOptimizer().device() != OffloadDevice.NONE)
-            || (z.offloadParam() != null && z.offloadParam().device() != OffloadDevice.NONE);
-    if (z.stage() > 2 || offload) {
+    String offload = null;
+    if (z.offloadOptimizer() != null && z.offloadOptimizer().device() == OffloadDevice.NVME) {
+      offload = "offload_optimizer.device=nvme";
+    }
+    if (z.offloadParam() != null && z.offloadParam().device() != OffloadDevice.NONE) {
+      offload = "offload_param.device=" + z.offloadParam().device().jsonName();
+    }
+    if (z.stage() > 2 || offload != null) {
       throw new IllegalArgumentException(
           what
               + " at ZeRO stage "
               + z.stage()
-              + (offload ? " with offload" : "")
-              + " is not supported yet: checkpoints cover stages 0-2 without offload");
+              + (offload != null ? " with zero_optimization." + offload : "")
+              + " is not supported yet: checkpoints cover stages 0-2 with optimizer state in"
+              + " memory or offloaded to cpu");
     }
   }
 }

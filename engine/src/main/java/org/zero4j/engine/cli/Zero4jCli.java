@@ -102,7 +102,7 @@ public final class Zero4jCli {
     to.println(
         "  bench"
             + " ".repeat(Math.max(2, width - 3))
-            + "step|adam|comm|ckpt: benchmarks with their baselines (bin/zero4j runs the benchmarks module)");
+            + "step|adam|comm|offload|ckpt: benchmarks with their baselines (bin/zero4j runs the benchmarks module)");
     return code;
   }
 
