@@ -107,6 +107,44 @@ public final class FlatParams implements AutoCloseable {
     }
   }
 
+  /**
+   * As {@link #gatherFromShards}, when this rank's chunks of the flat buffer already hold its
+   * updated values in working precision (written there sub-group by sub-group by the NVMe-offloaded
+   * optimizer, whose fp32 shard is never whole in memory). Each chunk is sent from a copy, so the
+   * all-gather never reads the region it writes.
+   */
+  public void gatherOwnChunks(Collectives comm, long inFlightNumel, boolean allgatherPartitions) {
+    int world = comm.worldSize();
+    int rank = comm.rank();
+    Deque<Pending> inFlight = new ArrayDeque<>();
+    Deque<Tensor> buffers = new ArrayDeque<>();
+    long inFlightSoFar = 0;
+    for (ShardLayout.Bucket b : layout.buckets()) {
+      long chunk = b.chunk(world);
+      while (!inFlight.isEmpty() && inFlightSoFar + chunk > inFlightNumel) {
+        inFlight.removeFirst().await();
+        Tensor done = buffers.removeFirst();
+        inFlightSoFar -= done.numel();
+        done.close();
+      }
+      Tensor out = flat.narrow(0, b.start(), b.paddedNumel());
+      if (allgatherPartitions) {
+        Tensor send = out.narrow(0, rank * chunk, chunk).clone();
+        inFlight.addLast(comm.allGather(out, send));
+        buffers.addLast(send);
+        inFlightSoFar += chunk;
+      } else {
+        for (int r = 0; r < world; r++) {
+          comm.broadcast(out.narrow(0, r * chunk, chunk), r).await();
+        }
+      }
+    }
+    while (!inFlight.isEmpty()) {
+      inFlight.removeFirst().await();
+      buffers.removeFirst().close();
+    }
+  }
+
   @Override
   public void close() {
     flat.close();

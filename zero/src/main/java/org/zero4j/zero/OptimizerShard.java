@@ -15,6 +15,7 @@ final class OptimizerShard implements AutoCloseable {
   private final boolean masterIsWorkingCopy;
   private final Tensor expAvg;
   private final Tensor expAvgSq;
+  private boolean inHostMemory;
 
   private OptimizerShard(Tensor master, boolean masterIsWorkingCopy) {
     this.master = master;
@@ -44,6 +45,23 @@ final class OptimizerShard implements AutoCloseable {
           .copy_(working.flat().narrow(0, layout.chunkStart(b, rank), chunk));
     }
     return new OptimizerShard(master, false);
+  }
+
+  /**
+   * Marks the state as offloaded to host memory ({@code offload_optimizer.device = cpu}). On a CPU
+   * run the tensors are already in host memory, apart from the working copy; only the accounting
+   * changes.
+   */
+  OptimizerShard inHostMemory() {
+    if (masterIsWorkingCopy) {
+      throw new IllegalStateException("offloaded optimizer state cannot share the working copy");
+    }
+    this.inHostMemory = true;
+    return this;
+  }
+
+  boolean isInHostMemory() {
+    return inHostMemory;
   }
 
   void update(FlatAdam adam, Tensor grad32, AdamHyperparams hp, long step) {

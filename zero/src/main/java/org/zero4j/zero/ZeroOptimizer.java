@@ -10,6 +10,8 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.zero4j.kernels.adam.AdamHyperparams;
 import org.zero4j.kernels.adam.FlatAdam;
+import org.zero4j.offload.OffloadDevice;
+import org.zero4j.offload.swap.ResidentMemory;
 import org.zero4j.zero.comm.Collectives;
 
 /**
@@ -29,6 +31,11 @@ import org.zero4j.zero.comm.Collectives;
  * compute the global norm (all-reduced over shards), skip the step on inf/NaN, clip to the
  * configured norm, run the {@link FlatAdam} update over the shard, and write the result back to the
  * working parameters.
+ *
+ * <p>At stages 1 and 2 the shard's state can be offloaded ({@link OptimizerOffload}): to host
+ * memory, or to a swap file on NVMe that is updated sub-group by sub-group ({@link
+ * SwappedOptimizerShard}); with NVMe the state is reached through {@link #readState} and {@link
+ * #writeState} only.
  */
 public final class ZeroOptimizer implements ZeroRuntime {
 
@@ -76,6 +83,8 @@ public final class ZeroOptimizer implements ZeroRuntime {
   private final ShardLayout layout;
   private final FlatParams working;
   private final OptimizerShard shard;
+  private final SwappedOptimizerShard swapped;
+  private final OptimizerOffload offload;
   private final GradientReducer grads;
 
   /**
@@ -84,6 +93,31 @@ public final class ZeroOptimizer implements ZeroRuntime {
    */
   public ZeroOptimizer(
       List<NamedParameter> params, Options options, Collectives comm, FlatAdam adam) {
+    this(params, options, comm, adam, OptimizerOffload.NONE);
+  }
+
+  /**
+   * As {@link #ZeroOptimizer(List, Options, Collectives, FlatAdam)}, with the optimizer state kept
+   * where {@code offload} says: in memory, in host memory ({@code cpu}), or in a swap file under
+   * {@code nvme_path} ({@code nvme}, created here and deleted by {@link #close()}).
+   *
+   * @throws IllegalArgumentException for offload at stage 0 (DeepSpeed's rule), or a bad {@code
+   *     nvme_path} (missing, not a directory, not writable, too little free space)
+   */
+  public ZeroOptimizer(
+      List<NamedParameter> params,
+      Options options,
+      Collectives comm,
+      FlatAdam adam,
+      OptimizerOffload offload) {
+    if (offload.device() != OffloadDevice.NONE && options.stage() == 0) {
+      throw new IllegalArgumentException(
+          "zero_optimization.offload_optimizer.device="
+              + offload.device().jsonName()
+              + " needs ZeRO stage 1, 2 or 3 (DeepSpeed: offload is only available with ZeRO"
+              + " enabled); set zero_optimization.stage to 1 or 2, or remove offload_optimizer");
+    }
+    this.offload = offload;
     if (params.isEmpty()) {
       throw new IllegalArgumentException("the model has no trainable parameters");
     }
@@ -98,10 +132,19 @@ public final class ZeroOptimizer implements ZeroRuntime {
     this.layout = ShardLayout.build(numels, comm.worldSize(), options.reduceBucketNumel());
     this.working = new FlatParams(this.params, layout, options.working());
     boolean partitioned = options.stage() >= 1;
-    this.shard =
-        partitioned
-            ? OptimizerShard.partition(working, layout, comm.rank())
-            : OptimizerShard.whole(working);
+    OffloadDevice device = offload.device();
+    this.swapped =
+        device == OffloadDevice.NVME
+            ? SwappedOptimizerShard.create(working, layout, comm.rank(), offload)
+            : null;
+    if (device == OffloadDevice.NVME) {
+      this.shard = null;
+    } else if (partitioned) {
+      OptimizerShard s = OptimizerShard.partition(working, layout, comm.rank());
+      this.shard = device == OffloadDevice.CPU ? s.inHostMemory() : s;
+    } else {
+      this.shard = OptimizerShard.whole(working);
+    }
     this.grads =
         options.stage() == 2
             ? new GradStream(
@@ -145,7 +188,7 @@ public final class ZeroOptimizer implements ZeroRuntime {
    */
   @Override
   public StepResult step(AdamHyperparams hp, long adamStep, double lossScale, double clipNorm) {
-    try (Tensor grad32 = averagedFp32(lossScale)) {
+    try (Tensor grad32 = swapped != null ? averagedInPlace(lossScale) : averagedFp32(lossScale)) {
       double norm = globalNorm(grad32);
       if (!Double.isFinite(norm)) {
         return new StepResult(true, norm, 1.0);
@@ -158,8 +201,12 @@ public final class ZeroOptimizer implements ZeroRuntime {
           grad32.mul_(new Scalar(coef));
         }
       }
-      shard.update(adam, grad32, hp, adamStep);
-      writeBack();
+      if (swapped != null) {
+        updateSwapped(grad32, hp, adamStep);
+      } else {
+        shard.update(adam, grad32, hp, adamStep);
+        writeBack();
+      }
       return new StepResult(false, norm, coef);
     } finally {
       grads.zero();
@@ -173,18 +220,66 @@ public final class ZeroOptimizer implements ZeroRuntime {
     return g;
   }
 
-  private double globalNorm(Tensor grad32) {
-    double sumSq;
-    try (Tensor n =
-        torch.linalg_vector_norm(
-            grad32,
-            new Scalar(2.0),
-            new LongArrayRefOptional(),
-            false,
-            new ScalarTypeOptional(torch.ScalarType.Double))) {
-      double local = n.item_double();
-      sumSq = local * local;
+  // Note [in-place gradient average]: with NVMe offload the fp32 state is not resident, so a
+  // shard-sized fp32 copy of the gradient would dominate the resident set. In fp32 the reduced
+  // gradient is scaled in place instead (it is zeroed after the step anyway); the values are those
+  // averagedFp32 computes, so results stay bit-identical. 16-bit gradients still need the copy.
+  private Tensor averagedInPlace(double lossScale) {
+    Tensor summed = grads.reduced();
+    if (summed.scalar_type().value != torch.ScalarType.Float.value) {
+      return averagedFp32(lossScale);
     }
+    Tensor g = summed.narrow(0, 0, summed.numel());
+    g.mul_(new Scalar(1.0 / (comm.worldSize() * lossScale)));
+    return g;
+  }
+
+  private void updateSwapped(Tensor grad32, AdamHyperparams hp, long adamStep) {
+    RuntimeException failure = null;
+    try {
+      swapped.update(adam, grad32, hp, adamStep, this::intoWorkingCopy);
+    } catch (RuntimeException e) {
+      failure = e;
+    }
+    agreeOnSwapFailure(failure);
+    working.gatherOwnChunks(comm, options.allgatherBucketNumel(), options.allgatherPartitions());
+  }
+
+  private void intoWorkingCopy(long shardOffset, Tensor master) {
+    ShardSpan.forEach(
+        layout,
+        comm.rank(),
+        shardOffset,
+        master.numel(),
+        (off, flatOff, len) -> {
+          try (Tensor dst = working.flat().narrow(0, flatOff, len);
+              Tensor src = master.narrow(0, off - shardOffset, len)) {
+            dst.copy_(src);
+          }
+        });
+  }
+
+  // Note [swap failure agreement]: a rank whose swap I/O failed (a full disk) must not leave its
+  // peers waiting in the all-gather that follows; one 1-element all-reduce tells every rank, and
+  // all of them stop with the failing rank's error or a message pointing at it.
+  private void agreeOnSwapFailure(RuntimeException failure) {
+    if (comm.worldSize() > 1) {
+      try (Tensor flag = torch.full(new long[] {1}, new Scalar(failure == null ? 0.0 : 1.0))) {
+        comm.allReduce(flag).await();
+        if (failure == null && flag.item_double() > 0) {
+          throw new IllegalStateException(
+              "another rank's NVMe optimizer swap failed during this step (see its error);"
+                  + " training stops on every rank");
+        }
+      }
+    }
+    if (failure != null) {
+      throw failure;
+    }
+  }
+
+  private double globalNorm(Tensor grad32) {
+    double sumSq = swapped != null ? chunkedSumOfSquares(grad32) : sumOfSquares(grad32);
     if (options.stage() >= 1 && comm.worldSize() > 1) {
       try (Tensor t = torch.full(new long[] {1}, new Scalar(sumSq))) {
         Tensor d = t.to(torch.ScalarType.Double);
@@ -193,6 +288,36 @@ public final class ZeroOptimizer implements ZeroRuntime {
       }
     }
     return Math.sqrt(sumSq);
+  }
+
+  private static double sumOfSquares(Tensor t) {
+    try (Tensor n =
+        torch.linalg_vector_norm(
+            t,
+            new Scalar(2.0),
+            new LongArrayRefOptional(),
+            false,
+            new ScalarTypeOptional(torch.ScalarType.Double))) {
+      double local = n.item_double();
+      return local * local;
+    }
+  }
+
+  // Note [chunked norm with NVMe offload]: libtorch computes an fp64 norm of an fp32 tensor through
+  // an fp64 copy of it, twice the gradient's size, which would dwarf the swap buffers that bound
+  // the resident set. With NVMe offload the sum of squares is accumulated one sub-group at a time
+  // instead. It can differ from the in-memory path's in the last bits, which moves the clip factor
+  // by about one ulp when clipping is active; without clipping the updates stay bit-identical.
+  private double chunkedSumOfSquares(Tensor grad32) {
+    long n = grad32.numel();
+    long chunk = Math.max(1, Math.min(offload.subGroupSize(), n));
+    double sum = 0;
+    for (long s = 0; s < n; s += chunk) {
+      try (Tensor part = grad32.narrow(0, s, Math.min(chunk, n - s))) {
+        sum += sumOfSquares(part);
+      }
+    }
+    return sum;
   }
 
   private void writeBack() {
@@ -206,11 +331,125 @@ public final class ZeroOptimizer implements ZeroRuntime {
         shard.master(), comm, options.allgatherBucketNumel(), options.allgatherPartitions());
   }
 
-  /** Bytes of model state held by this rank. */
+  /**
+   * Checkpoint support: rewrites the working parameters from the fp32 master shards, exactly as
+   * after an update, once a load has replaced the masters. Collective at stages 1 and 2 (every rank
+   * calls it); at stage 0 in fp32 the master is the working copy and nothing moves.
+   */
+  public void refreshWorkingFromMaster() {
+    writeBack();
+  }
+
+  /**
+   * Checkpoint support: re-derives this rank's fp32 master shard from the working parameters, once
+   * a load has replaced only the model's weights (DeepSpeed's {@code refresh_fp32_params}). Local:
+   * every rank already holds the full working parameters at stages 0 to 2.
+   */
+  public void refreshMasterFromWorking() {
+    if (options.stage() == 0) {
+      if (!shard.masterIsWorkingCopy()) {
+        shard.master().copy_(working.flat());
+      }
+      return;
+    }
+    for (ShardLayout.Bucket b : layout.buckets()) {
+      long chunk = b.chunk(layout.worldSize());
+      shard
+          .master()
+          .narrow(0, b.shardOffset(), chunk)
+          .copy_(working.flat().narrow(0, layout.chunkStart(b, comm.rank()), chunk));
+    }
+  }
+
+  /** Bytes of model state held by this rank, and where they live. */
   @Override
   public MemoryBreakdown memory() {
+    long params = working.bytes();
+    long g = grads.bytes();
+    long rss = ResidentMemory.current();
+    if (swapped != null) {
+      return new MemoryBreakdown(
+          params,
+          g,
+          swapped.masterBytes(),
+          swapped.momentBytes(),
+          0,
+          0,
+          params + g,
+          swapped.hostBytes(),
+          swapped.nvmeBytes(),
+          rss);
+    }
+    long state = shard.masterBytes() + shard.momentBytes();
+    boolean host = shard.isInHostMemory();
     return new MemoryBreakdown(
-        working.bytes(), grads.bytes(), shard.masterBytes(), shard.momentBytes());
+        params,
+        g,
+        shard.masterBytes(),
+        shard.momentBytes(),
+        0,
+        0,
+        params + g + (host ? 0 : state),
+        host ? state : 0,
+        0,
+        rss);
+  }
+
+  /** Where the optimizer state lives. */
+  public OptimizerOffload offload() {
+    return offload;
+  }
+
+  /** Elements in this rank's optimizer state tensors (see {@link #readState}). */
+  public long stateNumel() {
+    return swapped != null ? swapped.numel() : shard.master().numel();
+  }
+
+  /**
+   * Copies {@code dst.numel()} elements of one optimizer state tensor, from element {@code from} of
+   * this rank's shard, into the fp32 tensor {@code dst}. Works for every placement; with NVMe
+   * offload it is the only way to see the state, which is never whole in memory.
+   */
+  public void readState(AdamState which, long from, Tensor dst) {
+    if (swapped != null) {
+      swapped.read(which, from, dst);
+    } else {
+      try (Tensor src = stateTensor(which).narrow(0, from, dst.numel())) {
+        dst.copy_(src);
+      }
+    }
+  }
+
+  /**
+   * Overwrites elements {@code [from, from + src.numel())} of one optimizer state tensor with the
+   * fp32 tensor {@code src} (checkpoint loading). Writing {@link AdamState#MASTER} does not touch
+   * the working parameters.
+   */
+  public void writeState(AdamState which, long from, Tensor src) {
+    if (swapped != null) {
+      swapped.write(which, from, src);
+    } else {
+      try (Tensor dst = stateTensor(which).narrow(0, from, src.numel())) {
+        dst.copy_(src);
+      }
+    }
+  }
+
+  private Tensor stateTensor(AdamState which) {
+    return switch (which) {
+      case MASTER -> shard.master();
+      case EXP_AVG -> shard.expAvg();
+      case EXP_AVG_SQ -> shard.expAvgSq();
+    };
+  }
+
+  private void requireInMemory(String what) {
+    if (swapped != null) {
+      throw new IllegalStateException(
+          what
+              + " is not in memory: offload_optimizer.device is nvme and the state lives in a"
+              + " swap file; read or write it in ranges with readState/writeState");
+    }
   }
 
   /** The layout of the flat buffers. */
@@ -228,13 +467,23 @@ public final class ZeroOptimizer implements ZeroRuntime {
     return options;
   }
 
-  /** This rank's fp32 master shard (the whole flat buffer at stage 0). */
+  /**
+   * This rank's fp32 master shard (the whole flat buffer at stage 0).
+   *
+   * @throws IllegalStateException with NVMe offload; use {@link #readState} instead
+   */
   public Tensor masterShard() {
+    requireInMemory("the master shard");
     return shard.master();
   }
 
-  /** This rank's Adam moments, same layout as {@link #masterShard()}. */
+  /**
+   * This rank's Adam moments, same layout as {@link #masterShard()}.
+   *
+   * @throws IllegalStateException with NVMe offload; use {@link #readState} instead
+   */
   public List<Tensor> moments() {
+    requireInMemory("the Adam moments");
     List<Tensor> out = new ArrayList<>();
     out.add(shard.expAvg());
     out.add(shard.expAvgSq());
@@ -243,7 +492,14 @@ public final class ZeroOptimizer implements ZeroRuntime {
 
   @Override
   public void close() {
-    grads.close();
-    shard.close();
+    try {
+      grads.close();
+    } finally {
+      if (swapped != null) {
+        swapped.close();
+      } else {
+        shard.close();
+      }
+    }
   }
 }

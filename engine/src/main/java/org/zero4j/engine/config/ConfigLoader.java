@@ -138,10 +138,21 @@ final class ConfigLoader {
     if (zero.stage() == 3) {
       flagStage3(zero.stage3(), f);
     }
+    // Optimizer offload is built for stages 1 and 2; stage 3 offload comes with stage 3.
     if (zero.offloadOptimizer() != null && zero.offloadOptimizer().device() != OffloadDevice.NONE) {
-      f.unsupported(
-          "zero_optimization.offload_optimizer.device="
-              + zero.offloadOptimizer().device().jsonName());
+      String device = zero.offloadOptimizer().device().jsonName();
+      if (zero.stage() == 0) {
+        f.unsupportedRaw(
+            "zero_optimization.offload_optimizer.device="
+                + device
+                + " needs ZeRO stage 1 or 2 (DeepSpeed offloads optimizer state only with ZeRO"
+                + " enabled); set zero_optimization.stage to 1 or 2, or remove offload_optimizer");
+      } else if (zero.stage() == 3) {
+        f.unsupported("zero_optimization.offload_optimizer.device=" + device + " at stage 3");
+      }
+      if (zero.offloadOptimizer().superOffload()) {
+        f.unsupported("zero_optimization.offload_optimizer.super_offload=true");
+      }
     }
     if (zero.offloadParam() != null && zero.offloadParam().device() != OffloadDevice.NONE) {
       f.unsupported(

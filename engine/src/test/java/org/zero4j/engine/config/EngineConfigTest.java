@@ -216,9 +216,7 @@ class EngineConfigTest {
     assertEquals(3, c.warnings().size(), c.warnings().toString());
     assertTrue(c.warnings().get(0).contains("zero_optimization.cpu_offload is deprecated"));
     assertTrue(c.warnings().stream().anyMatch(w -> w.contains("aio.thread_count was renamed")));
-    assertEquals(
-        List.of("zero_optimization.offload_optimizer.device=cpu is not supported yet"),
-        c.unsupportedFeatures());
+    assertEquals(List.of(), c.unsupportedFeatures());
   }
 
   @Test
