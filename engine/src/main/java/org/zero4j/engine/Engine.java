@@ -311,6 +311,37 @@ public final class Engine implements AutoCloseable {
   }
 
   /**
+   * Writes the model's weights in the working precision (16-bit in mixed precision) to {@code file}
+   * on rank 0, as DeepSpeed's {@code save_16bit_model}; see {@link ModelWeightsFile}. Every rank
+   * calls it at the same point. At stage 3 the weights are gathered unit by unit, so rank 0 holds
+   * the result plus one unit; as in DeepSpeed this needs {@code
+   * zero_optimization.stage3_gather_16bit_weights_on_model_save: true}.
+   *
+   * @return true on the rank that wrote the file
+   */
+  public boolean save16BitModel(Path file) {
+    Map<String, Tensor> weights;
+    if (zero instanceof Stage3Optimizer s3) {
+      if (!config.zero().stage3().gather16bitWeightsOnModelSave()) {
+        throw new IllegalStateException(
+            "save16BitModel at ZeRO stage 3 gathers the partitioned weights, which DeepSpeed"
+                + " allows only with zero_optimization.stage3_gather_16bit_weights_on_model_save:"
+                + " true; set it in the config");
+      }
+      weights = s3.consolidatedStateDict(0);
+    } else {
+      weights = comm.rank() == 0 ? ModelWeightsFile.copies(zeroOptimizer().parameters()) : null;
+    }
+    boolean wrote = comm.rank() == 0;
+    if (wrote) {
+      ModelWeightsFile.write(file, weights);
+      weights.values().forEach(Tensor::close);
+    }
+    comm.barrier();
+    return wrote;
+  }
+
+  /**
    * Saves a checkpoint under {@code dir/tag/} (tag null: {@code global_step<N>}) and points {@code
    * dir/latest} at it; see {@link CheckpointSaver} for the layout and the crash-safety protocol.
    * Every rank calls it at the same point, at a gradient accumulation boundary.
