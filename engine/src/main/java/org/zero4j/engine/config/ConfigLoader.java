@@ -176,9 +176,6 @@ final class ConfigLoader {
     if (s3.allgatherSequential()) {
       f.unsupported("zero_optimization.stage3_allgather_sequential=true");
     }
-    if (s3.gather16bitWeightsOnModelSave()) {
-      f.unsupported("zero_optimization.stage3_gather_16bit_weights_on_model_save=true");
-    }
   }
 
   private static AioConfig readAio(ConfigNode a, ConfigFindings f) {
