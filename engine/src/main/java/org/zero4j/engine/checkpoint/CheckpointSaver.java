@@ -26,12 +26,18 @@ import org.zero4j.zero.comm.Collectives;
  *
  * <p>Note [save protocol]: (1) ranks agree on the tag; (2) rank 0 creates {@code
  * <dir>/.staging-<tag>/}; (3) each rank writes its optimizer fragments file and rank 0 the model
- * states, each durably (temporary name, fsync, rename, directory fsync); (4) the ranks gather their
- * files' sizes and checksums and rank 0 writes the manifest, last; (5) rank 0 renames the staging
- * directory to {@code <dir>/<tag>/}; (6) after a barrier, rank 0 rewrites {@code latest}. A crash
- * before (5) leaves only a staging directory, which the next save of that tag deletes; a crash
- * between (5) and (6) leaves a complete new tag that {@code latest} does not name yet. Either way
- * {@code latest} still names the previous complete checkpoint.
+ * states, each durably (temporary name, fsync, rename, directory fsync); at stage 3 every rank
+ * takes part in the model states, which are gathered one sharding unit at a time ({@link
+ * ModelStates}); (4) the ranks gather their files' sizes and checksums and rank 0 writes the
+ * manifest, last; (5) rank 0 renames the staging directory to {@code <dir>/<tag>/}; (6) after a
+ * barrier, rank 0 rewrites {@code latest}. A crash before (5) leaves only a staging directory,
+ * which the next save of that tag deletes; a crash between (5) and (6) leaves a complete new tag
+ * that {@code latest} does not name yet. Either way {@code latest} still names the previous
+ * complete checkpoint.
+ *
+ * <p>Everything is read through {@link PartitionedState}: optimizer state in ranges (in memory, in
+ * host memory or in an NVMe swap file alike) and parameters streamed, so no stage-specific code
+ * lives here.
  */
 public final class CheckpointSaver {
 
