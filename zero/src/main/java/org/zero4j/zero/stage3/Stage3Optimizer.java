@@ -517,15 +517,27 @@ public final class Stage3Optimizer implements ZeroRuntime {
    */
   @Override
   public void refreshWorkingFromMaster() {
-    writeBack();
+    // Note [checkpoint refreshes]: written against readState/writeState and the unit shards only,
+    // so they hold wherever the optimizer state lives.
+    for (UnitParams u : units) {
+      try (Tensor m = torch.empty(u.chunk())) {
+        readState(AdamState.MASTER, shardOffsets[u.index()], m);
+        u.shard().copy_(m);
+      }
+    }
+    for (UnitParams u : units) {
+      if (u.persistent()) {
+        unitComm.await(unitComm.gather(u));
+      }
+    }
   }
 
   /** Re-derives each unit's master chunk from its working shard. Local. */
   @Override
   public void refreshMasterFromWorking() {
     for (UnitParams u : units) {
-      try (Tensor dst = masterChunk(u)) {
-        dst.copy_(u.shard());
+      try (Tensor m = u.shard().to(torch.ScalarType.Float)) {
+        writeState(AdamState.MASTER, shardOffsets[u.index()], m);
       }
     }
   }
