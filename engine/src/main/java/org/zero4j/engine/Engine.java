@@ -277,7 +277,7 @@ public final class Engine implements AutoCloseable {
     return comm.stats();
   }
 
-  /** The ZeRO optimizer of stages 0-2 (for checkpointing and inspection). */
+  /** The ZeRO optimizer of stages 0-2 (for inspection). */
   public ZeroOptimizer zeroOptimizer() {
     if (zero instanceof ZeroOptimizer z) {
       return z;
