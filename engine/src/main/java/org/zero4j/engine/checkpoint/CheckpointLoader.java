@@ -59,7 +59,6 @@ public final class CheckpointLoader {
   }
 
   /** Loads {@code tag} (null: the latest) from {@code dir}; returns its manifest. Collective. */
-  @SuppressWarnings("try")
   public CheckpointManifest load(
       Path dir, String tag, boolean loadOptimizerStates, boolean loadModuleOnly) {
     engine.refuseUnsupported("loading a checkpoint");
@@ -203,7 +202,7 @@ public final class CheckpointLoader {
         String name =
             model
                 ? s.param()
-                : CheckpointDir.fragmentTensor(s.param(), s.start(), KIND_NAMES.get(kind));
+                : CheckpointDir.fragmentTensor(s.param(), s.start(), CheckpointDir.kind(kind));
         TensorEntry e = r.tensor(name);
         boolean floating =
             e.dtype() == TensorDtype.F32
@@ -232,12 +231,6 @@ public final class CheckpointLoader {
       }
     }
   }
-
-  private static final Map<AdamState, String> KIND_NAMES =
-      Map.of(
-          AdamState.MASTER, CheckpointDir.KINDS[0],
-          AdamState.EXP_AVG, CheckpointDir.KINDS[1],
-          AdamState.EXP_AVG_SQ, CheckpointDir.KINDS[2]);
 
   // The chunk holds tensor bytes [off, off + length) at the start of the scratch buffer, which
   // `typed` views in the tensor's dtype; each overlap's part of it goes into the state as fp32.

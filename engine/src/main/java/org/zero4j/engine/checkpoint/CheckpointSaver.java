@@ -116,10 +116,12 @@ public final class CheckpointSaver {
     List<TensorEntry> entries = new ArrayList<>();
     for (StateFragment f : fragments) {
       String name = params.get(f.param()).name();
-      for (String kind : CheckpointDir.KINDS) {
+      for (AdamState kind : AdamState.values()) {
         entries.add(
             TensorEntry.of(
-                CheckpointDir.fragmentTensor(name, f.start(), kind), TensorDtype.F32, f.numel()));
+                CheckpointDir.fragmentTensor(name, f.start(), CheckpointDir.kind(kind)),
+                TensorDtype.F32,
+                f.numel()));
       }
     }
     int stateTensors = entries.size();
@@ -129,6 +131,9 @@ public final class CheckpointSaver {
       Map<String, String> meta = new LinkedHashMap<>();
       meta.put("format", "zero4j-optimizer-fragments");
       meta.put("rank", Integer.toString(rank));
+      // Note [tensor checksums in the header]: each tensor's CRC-32C goes into __metadata__ (see
+      // SafetensorsWriter), so a shard verifies itself and a loader that reads only some tensors
+      // still checks every byte it uses. ModelStates records them the same way.
       try (SafetensorsWriter w =
           SafetensorsWriter.create(
               staging.resolve(CheckpointDir.optimizerFile(rank)), entries, meta, true)) {
@@ -136,8 +141,8 @@ public final class CheckpointSaver {
           if (i == entries.size() / 2) {
             faults.at(SavePhase.MID_DATA, rank);
           }
-          StateFragment f = fragments.get(i / 3);
-          writeState(state, AdamState.values()[i % 3], f, slice, w);
+          int kinds = AdamState.values().length; // entries are fragment-major, as built above
+          streamFragment(state, AdamState.values()[i % kinds], fragments.get(i / kinds), slice, w);
         }
         ModelStates.slices(rng, rng.nbytes(), w);
         return w.commit();
@@ -147,7 +152,7 @@ public final class CheckpointSaver {
 
   // Streams one fragment of one state tensor through the bounded fp32 slice (with NVMe offload the
   // state is read from the swap file range by range).
-  private static void writeState(
+  private static void streamFragment(
       PartitionedState state, AdamState kind, StateFragment f, Tensor slice, SafetensorsWriter w) {
     long cap = slice.numel();
     for (long done = 0; done < f.numel(); ) {
