@@ -277,7 +277,7 @@ public final class Engine implements AutoCloseable {
     return comm.stats();
   }
 
-  /** The ZeRO optimizer of stages 0-2 (for checkpointing and inspection). */
+  /** The ZeRO optimizer of stages 0-2 (for inspection). */
   public ZeroOptimizer zeroOptimizer() {
     if (zero instanceof ZeroOptimizer z) {
       return z;
@@ -378,7 +378,7 @@ public final class Engine implements AutoCloseable {
 
   /**
    * Loads the checkpoint {@code dir/tag} (tag null: the one {@code dir/latest} names), saved at any
-   * world size and any stage 0-2. Every rank calls it at the same point.
+   * world size and any stage 0-3. Every rank calls it at the same point.
    *
    * @param loadOptimizerStates restore the fp32 masters, Adam moments, Adam's step count and the
    *     loss scaler; if false the masters are re-derived from the saved model weights with zero
@@ -421,10 +421,40 @@ public final class Engine implements AutoCloseable {
         m.worldSize());
   }
 
+  /**
+   * Writes the model's working-precision (16-bit in mixed precision) weights to {@code
+   * dir/fileName} as one safetensors state dict, on rank 0 (DeepSpeed's {@code save_16bit_model}).
+   * At ZeRO stage 3 this needs {@code zero_optimization.stage3_gather_16bit_weights_on_model_save}:
+   * the weights are then gathered one sharding unit at a time and streamed to the file, so no rank
+   * holds the model. Every rank calls it at the same point.
+   *
+   * @return the file written, on every rank
+   * @throws IllegalStateException at stage 3 without the gather setting, as DeepSpeed declines
+   */
+  public Path save16bitModel(Path dir, String fileName) {
+    if (config.zero().stage() == 3 && !config.zero().stage3().gather16bitWeightsOnModelSave()) {
+      throw new IllegalStateException(
+          "save16bitModel at ZeRO stage 3 gathers the whole model unit by unit, which needs"
+              + " zero_optimization.stage3_gather_16bit_weights_on_model_save=true; set it, or"
+              + " save a checkpoint and consolidate it with zero4j to-fp32");
+    }
+    Path file = dir.resolve(fileName);
+    if (comm.rank() == 0) {
+      try {
+        java.nio.file.Files.createDirectories(dir);
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException("cannot create " + dir + ": " + e.getMessage(), e);
+      }
+    }
+    CheckpointSaver.save16bitModel(file, zero, config.precision(), comm.rank());
+    comm.barrier();
+    return file;
+  }
+
   private EngineSnapshot snapshot() {
     LossScaler.State l = scaler.state();
     return new EngineSnapshot(
-        zero instanceof ZeroOptimizer z ? z : null, // stage 3 is refused by refuseUnsupported
+        zero,
         comm,
         config,
         new CheckpointManifest.Steps(

@@ -14,8 +14,9 @@ package org.zero4j.zero;
  *     rank before releasing, >= 0 (default 1e9)
  * @param maxReuseDistance {@code stage3_max_reuse_distance}: do not release a parameter reused
  *     within this many elements, >= 0 (default 1e9)
- * @param gather16bitWeightsOnModelSave {@code stage3_gather_16bit_weights_on_model_save}: gather
- *     the full 16-bit weights when saving the model (default false)
+ * @param gather16bitWeightsOnModelSave {@code stage3_gather_16bit_weights_on_model_save}: let the
+ *     engine's {@code save16bitModel} gather the full 16-bit weights, one unit at a time (default
+ *     false: it refuses at stage 3, as DeepSpeed's declines)
  * @param moduleGranularityThreshold {@code stage3_module_granularity_threshold}: modules finer than
  *     this are fetched as one unit (default 0, off)
  * @param useAllReduceForFetchParams {@code stage3_use_all_reduce_for_fetch_params}: fetch with

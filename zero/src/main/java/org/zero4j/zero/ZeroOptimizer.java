@@ -2,6 +2,7 @@ package org.zero4j.zero;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.ObjIntConsumer;
 import org.bytedeco.pytorch.LongArrayRefOptional;
 import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Scalar;
@@ -334,17 +335,35 @@ public final class ZeroOptimizer implements ZeroRuntime {
   /**
    * Checkpoint support: rewrites the working parameters from the fp32 master shards, exactly as
    * after an update, once a load has replaced the masters. Collective at stages 1 and 2 (every rank
-   * calls it); at stage 0 in fp32 the master is the working copy and nothing moves.
+   * calls it); at stage 0 in fp32 the master is the working copy and nothing moves. With NVMe
+   * offload the masters are read back one sub-group at a time.
    */
+  @Override
   public void refreshWorkingFromMaster() {
-    writeBack();
+    if (swapped == null) {
+      writeBack();
+      return;
+    }
+    long n = swapped.numel();
+    long chunk = Math.max(1, Math.min(offload.subGroupSize(), n));
+    try (Tensor buf = torch.empty(chunk)) {
+      for (long s = 0; s < n; s += chunk) {
+        long len = Math.min(chunk, n - s);
+        try (Tensor part = buf.narrow(0, 0, len)) {
+          swapped.read(AdamState.MASTER, s, part);
+          intoWorkingCopy(s, part);
+        }
+      }
+    }
+    working.gatherOwnChunks(comm, options.allgatherBucketNumel(), options.allgatherPartitions());
   }
 
   /**
-   * Checkpoint support: re-derives this rank's fp32 master shard from the working parameters, once
-   * a load has replaced only the model's weights (DeepSpeed's {@code refresh_fp32_params}). Local:
-   * every rank already holds the full working parameters at stages 0 to 2.
+   * Checkpoint support: re-derives this rank's fp32 master shard from the working parameters
+   * (DeepSpeed's {@code refresh_fp32_params}). Local: every rank already holds the full working
+   * parameters at stages 0 to 2.
    */
+  @Override
   public void refreshMasterFromWorking() {
     if (options.stage() == 0) {
       if (!shard.masterIsWorkingCopy()) {
@@ -354,11 +373,62 @@ public final class ZeroOptimizer implements ZeroRuntime {
     }
     for (ShardLayout.Bucket b : layout.buckets()) {
       long chunk = b.chunk(layout.worldSize());
-      shard
-          .master()
-          .narrow(0, b.shardOffset(), chunk)
-          .copy_(working.flat().narrow(0, layout.chunkStart(b, comm.rank()), chunk));
+      try (Tensor src = working.flat().narrow(0, layout.chunkStart(b, comm.rank()), chunk);
+          Tensor src32 = src.to(torch.ScalarType.Float)) {
+        writeState(AdamState.MASTER, b.shardOffset(), src32);
+      }
     }
+  }
+
+  @Override
+  public long[] shape(int param) {
+    return params.get(param).tensor().sizes().vec().get();
+  }
+
+  @Override
+  public int stage() {
+    return options.stage();
+  }
+
+  @Override
+  public List<StateFragment> savedFragments(int rank) {
+    return StateFragment.ofChunks(layout, rank, options.stage() == 0);
+  }
+
+  @Override
+  public List<StateFragment> heldFragments() {
+    return options.stage() == 0
+        ? StateFragment.whole(layout)
+        : StateFragment.ofChunks(layout, comm.rank(), false);
+  }
+
+  @Override
+  public List<Integer> streamOrder() {
+    List<Integer> out = new ArrayList<>();
+    for (int i = 0; i < params.size(); i++) {
+      out.add(i);
+    }
+    return out;
+  }
+
+  /** Every rank holds the full working parameters here, so this is local to {@code root}. */
+  @Override
+  public void streamParameters(int root, ObjIntConsumer<Tensor> visitor) {
+    if (comm.rank() == root) {
+      for (int i = 0; i < params.size(); i++) {
+        visitor.accept(params.get(i).tensor(), i);
+      }
+    }
+  }
+
+  @Override
+  public List<Block> blocks() {
+    List<Block> out = new ArrayList<>();
+    for (int i = 0; i < layout.buckets().size(); i++) {
+      ShardLayout.Bucket b = layout.buckets().get(i);
+      out.add(new Block("bucket" + i, b.start(), b.numel(), b.paddedNumel()));
+    }
+    return out;
   }
 
   /** Bytes of model state held by this rank, and where they live. */
@@ -401,6 +471,7 @@ public final class ZeroOptimizer implements ZeroRuntime {
   }
 
   /** Elements in this rank's optimizer state tensors (see {@link #readState}). */
+  @Override
   public long stateNumel() {
     return swapped != null ? swapped.numel() : shard.master().numel();
   }
@@ -410,6 +481,7 @@ public final class ZeroOptimizer implements ZeroRuntime {
    * this rank's shard, into the fp32 tensor {@code dst}. Works for every placement; with NVMe
    * offload it is the only way to see the state, which is never whole in memory.
    */
+  @Override
   public void readState(AdamState which, long from, Tensor dst) {
     if (swapped != null) {
       swapped.read(which, from, dst);
@@ -425,6 +497,7 @@ public final class ZeroOptimizer implements ZeroRuntime {
    * fp32 tensor {@code src} (checkpoint loading). Writing {@link AdamState#MASTER} does not touch
    * the working parameters.
    */
+  @Override
   public void writeState(AdamState which, long from, Tensor src) {
     if (swapped != null) {
       swapped.write(which, from, src);
@@ -458,6 +531,7 @@ public final class ZeroOptimizer implements ZeroRuntime {
   }
 
   /** The managed parameters, in registration order. */
+  @Override
   public List<NamedParameter> parameters() {
     return params;
   }

@@ -4,9 +4,10 @@ import org.zero4j.kernels.adam.AdamHyperparams;
 
 /**
  * What the engine drives on every micro-step and optimizer step, whatever the ZeRO stage: {@link
- * ZeroOptimizer} for stages 0-2, {@code Stage3Optimizer} for stage 3.
+ * ZeroOptimizer} for stages 0-2, {@code Stage3Optimizer} for stage 3. Its {@link PartitionedState}
+ * side is what checkpoints save and load.
  */
-public interface ZeroRuntime extends AutoCloseable {
+public interface ZeroRuntime extends PartitionedState, AutoCloseable {
 
   /** Call before each micro-step's backward. */
   void beforeBackward();

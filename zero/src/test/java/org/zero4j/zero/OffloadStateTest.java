@@ -113,6 +113,46 @@ class OffloadStateTest {
   }
 
   @Test
+  void refreshesGoThroughTheSwapFile() {
+    LocalRanks.run(
+        2,
+        Duration.ofSeconds(60),
+        comm -> {
+          TinyMlp a = TinyMlp.create(5);
+          try (ZeroOptimizer disk =
+              new ZeroOptimizer(a.named(), options(1), comm, new CpuAdam(1), nvme(23))) {
+            train(disk, a, comm.rank(), 2, 2);
+            long n = disk.stateNumel();
+            Tensor before = torch.empty(n);
+            disk.readState(AdamState.MASTER, 0, before);
+            Tensor edit = torch.randn(n);
+            disk.writeState(AdamState.MASTER, 0, edit);
+            disk.refreshMasterFromWorking();
+            Tensor after = torch.empty(n);
+            disk.readState(AdamState.MASTER, 0, after);
+            assertTrue(torch.equal(before, after), "masters re-derived from the working copy");
+            disk.writeState(AdamState.MASTER, 0, edit);
+            disk.refreshWorkingFromMaster(); // sub-groups of 23, then the all-gather
+            List<NamedParameter> params = disk.parameters();
+            for (StateFragment f : disk.heldFragments()) {
+              Tensor got =
+                  params.get(f.param()).tensor().reshape(-1).narrow(0, f.start(), f.numel());
+              assertTrue(torch.equal(got, edit.narrow(0, f.stateOffset(), f.numel())), "" + f);
+            }
+            // the two ranks' fragments cover every parameter element once
+            long covered = 0;
+            for (int r = 0; r < 2; r++) {
+              for (StateFragment f : disk.savedFragments(r)) {
+                covered += f.numel();
+              }
+            }
+            assertEquals(disk.layout().paramNumel(), covered);
+          }
+          return null;
+        });
+  }
+
+  @Test
   void tooLittleFreeSpaceIsRefusedBeforeAnyFileIsMade() throws Exception {
     String m =
         LocalRanks.run(

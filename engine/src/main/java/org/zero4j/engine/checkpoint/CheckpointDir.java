@@ -6,6 +6,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import org.zero4j.zero.AdamState;
 
 /**
  * Names inside a checkpoint directory, DeepSpeed-style: {@code <dir>/<tag>/} per checkpoint and
@@ -22,6 +23,11 @@ public final class CheckpointDir {
 
   /** The per-fragment tensors of an optimizer file: fp32 master, Adam's two moments. */
   static final String[] KINDS = {"fp32", "exp_avg", "exp_avg_sq"};
+
+  /** The name of {@code state}'s per-fragment tensor: its entry in {@link #KINDS}. */
+  static String kind(AdamState state) {
+    return KINDS[state.ordinal()]; // AdamState lists MASTER, EXP_AVG, EXP_AVG_SQ in this order
+  }
 
   /** The tensor holding a rank's libtorch CPU generator state. */
   static final String RNG_TENSOR = "rng/torch_cpu";

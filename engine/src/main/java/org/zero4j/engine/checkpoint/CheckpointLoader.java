@@ -8,27 +8,33 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.zero4j.engine.checkpoint.CheckpointManifest.FileInfo;
 import org.zero4j.engine.checkpoint.CheckpointManifest.FragmentInfo;
+import org.zero4j.zero.AdamState;
 import org.zero4j.zero.NamedParameter;
-import org.zero4j.zero.ZeroOptimizer;
+import org.zero4j.zero.PartitionedState;
+import org.zero4j.zero.StateFragment;
 
 /**
  * Loads a checkpoint's tensors into a running engine; every rank calls {@link #load} at the same
  * point. The engine's scalar state (counters, loss scaler, schedule) is restored by the engine from
  * the returned manifest.
  *
- * <p>With optimizer states, each rank computes the fragments its own layout needs (its chunk of
- * every bucket at stages 1-2, everything at stage 0) and copies the overlapping element ranges of
- * the saved fragments (Note [checkpoints store fragments, not shards]): any saved world size,
- * bucket size or stage 0-2 loads into any other. Each saved fragment a rank touches is read whole
- * once, to verify its checksum. The working parameters are then rebuilt from the fp32 masters, as
- * after a step. With {@code zero_optimization.load_from_fp32_weights: false} the masters are
- * instead re-derived from the model states file's (16-bit) weights, as in DeepSpeed. Without
- * optimizer states (or module only), the model states file's weights are loaded and the masters
- * re-derived from them, with zero moments.
+ * <p>Everything goes through {@link PartitionedState}, so one path covers stages 0-3 and every
+ * optimizer offload placement. Each rank takes the fragments its own layout holds ({@link
+ * PartitionedState#heldFragments()}) and copies into them the overlapping element ranges of the
+ * saved fragments (Note [checkpoints store fragments, not shards] in {@link StateFragment}): any
+ * saved world size, bucket size or stage loads into any other. Each saved tensor a rank touches is
+ * streamed whole once, to verify its checksum. The working parameters are then rebuilt from the
+ * fp32 masters, as after a step.
+ *
+ * <p>With {@code zero_optimization.load_from_fp32_weights: false} the masters come instead from the
+ * model states file's (16-bit) weights, as in DeepSpeed. Without optimizer states (or module only),
+ * the masters come from the model states file and the moments are zeroed. Converting a 16-bit value
+ * to fp32 and back is exact, so the working parameters then equal the saved ones bit for bit.
  *
  * <p>A load that fails part-way (a corrupt file) leaves the engine's tensors partly overwritten;
  * load a good checkpoint before training on.
@@ -37,8 +43,12 @@ public final class CheckpointLoader {
 
   private static final int SCRATCH = 8 << 20;
 
-  // position: the fragment's index in its file, which is its order on disk
-  private record Saved(int fileIndex, int position, FileInfo file, FragmentInfo fragment) {}
+  /**
+   * A saved tensor range of one parameter: a fragment of an optimizer file, or a whole parameter of
+   * the model states file. {@code position}: its order in its file, which is its order on disk.
+   */
+  private record Source(
+      int fileIndex, int position, String file, String param, long start, long numel) {}
 
   private record Overlap(long dstElem, long srcElem, long numel) {}
 
@@ -55,24 +65,27 @@ public final class CheckpointLoader {
     Path tagDir = CheckpointDir.resolve(dir, tag);
     CheckpointManifest m = CheckpointManifest.read(tagDir);
     checkParameters(m, tagDir);
-    ZeroOptimizer zero = engine.zero();
-    ByteBuffer scratch = ByteBuffer.allocateDirect(SCRATCH);
-    try (CheckpointFiles files = new CheckpointFiles(tagDir, m)) {
+    PartitionedState state = engine.state();
+    List<StateFragment> held = state.heldFragments();
+    try (CheckpointFiles files = new CheckpointFiles(tagDir, m);
+        Tensor scratch = torch.empty(SCRATCH / 4)) {
+      ByteBuffer window = NativeBytes.window(scratch, 0, SCRATCH);
+      List<AdamState> moments = List.of(AdamState.EXP_AVG, AdamState.EXP_AVG_SQ);
       if (loadModuleOnly || !loadOptimizerStates) {
-        loadModel(files.open(CheckpointDir.MODEL_FILE));
-        zero.refreshMasterFromWorking();
-        for (Tensor t : zero.moments()) {
-          t.zero_();
-        }
+        copy(plan(held, modelSources(m), m), files, List.of(AdamState.MASTER), scratch, window);
+        zeroRanges(state, moments, List.of());
+        zeroRanges(state, List.of(AdamState.MASTER), held);
       } else if (engine.config().zero().loadFromFp32Weights()) {
-        loadFragments(m, files, scratch, 0);
-        zero.refreshWorkingFromMaster();
+        copy(
+            plan(held, fragmentSources(m), m), files, List.of(AdamState.values()), scratch, window);
+        zeroRanges(state, List.of(AdamState.values()), held);
       } else {
         // load_from_fp32_weights=false: moments from the checkpoint, masters from the 16-bit model
-        loadFragments(m, files, scratch, 1);
-        loadModel(files.open(CheckpointDir.MODEL_FILE));
-        zero.refreshMasterFromWorking();
+        copy(plan(held, fragmentSources(m), m), files, moments, scratch, window);
+        copy(plan(held, modelSources(m), m), files, List.of(AdamState.MASTER), scratch, window);
+        zeroRanges(state, List.of(AdamState.values()), held);
       }
+      state.refreshWorkingFromMaster();
       if (!loadModuleOnly) {
         restoreRng(m, files);
       }
@@ -81,10 +94,14 @@ public final class CheckpointLoader {
   }
 
   private void checkParameters(CheckpointManifest m, Path tagDir) {
-    List<NamedParameter> params = engine.zero().parameters();
+    PartitionedState state = engine.state();
+    List<NamedParameter> params = state.parameters();
     List<CheckpointManifest.ParamInfo> saved = m.parameters();
     for (int i = 0; i < Math.max(params.size(), saved.size()); i++) {
-      String mine = i < params.size() ? describe(params.get(i)) : "nothing";
+      String mine =
+          i < params.size()
+              ? params.get(i).name() + " " + Arrays.toString(state.shape(i))
+              : "nothing";
       String theirs =
           i < saved.size() ? saved.get(i).name() + " " + saved.get(i).shape() : "nothing";
       if (!mine.equals(theirs)) {
@@ -104,74 +121,54 @@ public final class CheckpointLoader {
     }
   }
 
-  private static String describe(NamedParameter p) {
-    return p.name() + " " + Arrays.toString(p.tensor().sizes().vec().get());
-  }
-
-  private void loadModel(SafetensorsReader r) {
-    for (NamedParameter p : engine.zero().parameters()) {
-      TensorEntry e = r.tensor(p.name());
-      Tensor dest = p.tensor();
-      if (e.numel() != dest.numel()) {
-        throw new IllegalArgumentException(
-            r.file()
-                + ": tensor "
-                + p.name()
-                + " has "
-                + e.numel()
-                + " elements, expected "
-                + dest.numel());
-      }
-      boolean sameType = dest.scalar_type().value == scalarType(e.dtype()).value;
-      try (Tensor target = sameType ? null : torch.empty(dest.numel()).to(scalarType(e.dtype()))) {
-        CheckpointFiles.readInto(r, e, sameType ? dest : target, 0);
-        if (!sameType) {
-          dest.view(-1).copy_(target);
-        }
-      }
-    }
-  }
-
-  // Loads the fragment tensors from KINDS[firstKind] on (0: masters and moments, 1: moments).
-  private void loadFragments(
-      CheckpointManifest m, CheckpointFiles files, ByteBuffer scratch, int firstKind) {
-    ZeroOptimizer zero = engine.zero();
-    int stage = zero.options().stage();
-    List<NamedParameter> params = zero.parameters();
-    List<Tensor> dests = List.of(zero.masterShard(), zero.moments().get(0), zero.moments().get(1));
-    Map<String, List<Saved>> byParam = new LinkedHashMap<>();
+  private static Map<String, List<Source>> fragmentSources(CheckpointManifest m) {
+    Map<String, List<Source>> byParam = new LinkedHashMap<>();
     for (int i = 0; i < m.files().size(); i++) {
       FileInfo f = m.files().get(i);
       for (int j = 0; j < f.fragments().size(); j++) {
         FragmentInfo frag = f.fragments().get(j);
-        byParam.computeIfAbsent(frag.param(), k -> new ArrayList<>()).add(new Saved(i, j, f, frag));
+        byParam
+            .computeIfAbsent(frag.param(), k -> new ArrayList<>())
+            .add(new Source(i, j, f.name(), frag.param(), frag.start(), frag.numel()));
       }
     }
-    List<ParamFragment> targets =
-        stage == 0
-            ? ParamFragment.whole(zero.layout())
-            : ParamFragment.owned(zero.layout(), engine.comm().rank());
-    zeroGaps(dests, targets, stage);
-    Map<Saved, List<Overlap>> plan = new LinkedHashMap<>();
-    for (ParamFragment t : targets) {
+    return byParam;
+  }
+
+  private static Map<String, List<Source>> modelSources(CheckpointManifest m) {
+    int index = m.files().indexOf(m.file(CheckpointDir.MODEL_FILE, Path.of(m.tag())));
+    Map<String, List<Source>> byParam = new LinkedHashMap<>();
+    for (int j = 0; j < m.parameters().size(); j++) {
+      CheckpointManifest.ParamInfo p = m.parameters().get(j);
+      byParam.put(
+          p.name(),
+          List.of(new Source(index, j, CheckpointDir.MODEL_FILE, p.name(), 0, p.numel())));
+    }
+    return byParam;
+  }
+
+  // For each saved range, the pieces of it that land in this rank's held fragments.
+  private Map<Source, List<Overlap>> plan(
+      List<StateFragment> held, Map<String, List<Source>> byParam, CheckpointManifest m) {
+    List<NamedParameter> params = engine.state().parameters();
+    Map<Source, List<Overlap>> plan = new LinkedHashMap<>();
+    for (StateFragment t : held) {
       String name = params.get(t.param()).name();
       long covered = 0;
-      for (Saved s : byParam.getOrDefault(name, List.of())) {
-        long lo = Math.max(t.start(), s.fragment().start());
-        long hi = Math.min(t.end(), s.fragment().start() + s.fragment().numel());
+      for (Source s : byParam.getOrDefault(name, List.of())) {
+        long lo = Math.max(t.start(), s.start());
+        long hi = Math.min(t.end(), s.start() + s.numel());
         if (lo < hi) {
           plan.computeIfAbsent(s, k -> new ArrayList<>())
-              .add(
-                  new Overlap(
-                      t.offsetInMaster(stage) + lo - t.start(),
-                      lo - s.fragment().start(),
-                      hi - lo));
+              .add(new Overlap(t.stateOffset() + lo - t.start(), lo - s.start(), hi - lo));
           covered += hi - lo;
         }
       }
       if (covered != t.numel()) {
         throw new IllegalArgumentException(
-            "checkpoint manifest lists "
+            "checkpoint manifest of tag "
+                + m.tag()
+                + " lists "
                 + covered
                 + " saved elements of parameter "
                 + name
@@ -184,71 +181,110 @@ public final class CheckpointLoader {
                 + " (overlapping or missing fragments): the manifest is corrupt");
       }
     }
-    List<Saved> order = new ArrayList<>(plan.keySet());
-    // file order, so each file is read front to back and the kernel's read-ahead works
-    order.sort(Comparator.comparingInt(Saved::fileIndex).thenComparingInt(Saved::position));
-    for (Saved s : order) {
-      SafetensorsReader r = files.open(s.file().name());
-      for (int k = firstKind; k < CheckpointDir.KINDS.length; k++) {
-        TensorEntry e =
-            r.tensor(
-                CheckpointDir.fragmentTensor(
-                    s.fragment().param(), s.fragment().start(), CheckpointDir.KINDS[k]));
-        if (e.dtype() != TensorDtype.F32 || e.numel() != s.fragment().numel()) {
+    return plan;
+  }
+
+  // Streams every planned source tensor of each kind through the scratch buffer (file order, so
+  // each file is read front to back) and writes its overlaps into the state.
+  private void copy(
+      Map<Source, List<Overlap>> plan,
+      CheckpointFiles files,
+      List<AdamState> kinds,
+      Tensor scratch,
+      ByteBuffer window) {
+    PartitionedState state = engine.state();
+    List<Source> order = new ArrayList<>(plan.keySet());
+    order.sort(Comparator.comparingInt(Source::fileIndex).thenComparingInt(Source::position));
+    for (Source s : order) {
+      SafetensorsReader r = files.open(s.file());
+      boolean model = s.file().equals(CheckpointDir.MODEL_FILE);
+      for (AdamState kind : kinds) {
+        String name =
+            model
+                ? s.param()
+                : CheckpointDir.fragmentTensor(s.param(), s.start(), CheckpointDir.kind(kind));
+        TensorEntry e = r.tensor(name);
+        boolean floating =
+            e.dtype() == TensorDtype.F32
+                || (model && (e.dtype() == TensorDtype.BF16 || e.dtype() == TensorDtype.F16));
+        if (!floating || e.numel() != s.numel()) {
           throw new IllegalArgumentException(
               r.file()
                   + ": tensor "
                   + e.name()
                   + " is "
                   + e
-                  + ", expected F32 of "
-                  + s.fragment().numel()
+                  + ", expected "
+                  + (model ? "F32, BF16 or F16" : "F32")
+                  + " of "
+                  + s.numel()
                   + " elements; the file does not match its manifest");
         }
-        Tensor dest = dests.get(k);
         List<Overlap> overlaps = plan.get(s);
-        Overlap first = overlaps.get(0);
-        if (overlaps.size() == 1 && first.srcElem() == 0 && first.numel() == e.numel()) {
-          CheckpointFiles.readInto(r, e, dest, first.dstElem() * 4); // same layout: no copy
-        } else {
+        try (Tensor typed = scratch.view(scalarType(e.dtype()))) {
           CheckpointFiles.stream(
-              r, e, scratch, (off, bytes) -> scatter(off, bytes, overlaps, dest));
+              r,
+              e,
+              window,
+              (off, bytes) -> scatter(state, kind, off, bytes.remaining(), overlaps, typed));
         }
       }
     }
   }
 
-  // Padding is all the targets leave uncovered; it must be zero, as a fresh shard's is.
-  private static void zeroGaps(List<Tensor> dests, List<ParamFragment> targets, int stage) {
-    List<ParamFragment> sorted = new ArrayList<>(targets);
-    sorted.sort(Comparator.comparingLong(f -> f.offsetInMaster(stage)));
-    long next = 0;
-    long size = dests.get(0).numel();
-    for (int i = 0; i <= sorted.size(); i++) {
-      long from = i < sorted.size() ? sorted.get(i).offsetInMaster(stage) : size;
-      if (from > next) {
-        for (Tensor t : dests) {
-          try (Tensor gap = t.narrow(0, next, from - next)) {
-            gap.zero_();
-          }
-        }
-      }
-      if (i < sorted.size()) {
-        next = Math.max(next, from + sorted.get(i).numel());
-      }
-    }
-  }
-
-  // Copies the part of a chunk (tensor bytes [off, off + remaining)) that falls in each overlap.
-  private static void scatter(long off, ByteBuffer bytes, List<Overlap> overlaps, Tensor dest) {
-    long end = off + bytes.remaining();
+  // The chunk holds tensor bytes [off, off + length) at the start of the scratch buffer, which
+  // `typed` views in the tensor's dtype; each overlap's part of it goes into the state as fp32.
+  @SuppressWarnings("try")
+  private static void scatter(
+      PartitionedState state,
+      AdamState kind,
+      long off,
+      int length,
+      List<Overlap> overlaps,
+      Tensor typed) {
+    long size = typed.element_size();
+    long first = off / size;
+    long last = (off + length) / size;
     for (Overlap o : overlaps) {
-      long lo = Math.max(off, o.srcElem() * 4);
-      long hi = Math.min(end, (o.srcElem() + o.numel()) * 4);
+      long lo = Math.max(first, o.srcElem());
+      long hi = Math.min(last, o.srcElem() + o.numel());
       if (lo < hi) {
-        int n = (int) (hi - lo);
-        ByteBuffer piece = bytes.slice(bytes.position() + (int) (lo - off), n);
-        NativeBytes.window(dest, o.dstElem() * 4 + (lo - o.srcElem() * 4), n).put(piece);
+        try (PointerScope scope = new PointerScope()) {
+          Tensor piece = typed.narrow(0, lo - first, hi - lo);
+          Tensor fp32 =
+              piece.scalar_type().value == torch.ScalarType.Float.value
+                  ? piece
+                  : piece.to(torch.ScalarType.Float);
+          state.writeState(kind, o.dstElem() + lo - o.srcElem(), fp32);
+        }
+      }
+    }
+  }
+
+  // Zeroes what the held fragments leave uncovered (all of it when none are given): the padding,
+  // which must be zero as a fresh shard's is, or the moments of a load without optimizer state.
+  @SuppressWarnings("try")
+  private static void zeroRanges(
+      PartitionedState state, List<AdamState> kinds, List<StateFragment> held) {
+    List<StateFragment> sorted = new ArrayList<>(held);
+    sorted.sort(Comparator.comparingLong(StateFragment::stateOffset));
+    long size = state.stateNumel();
+    long next = 0;
+    try (Tensor zeros = torch.zeros(Math.max(1, Math.min(SCRATCH / 4, size)))) {
+      for (int i = 0; i <= sorted.size(); i++) {
+        long from = i < sorted.size() ? sorted.get(i).stateOffset() : size;
+        for (long at = next; at < from; ) {
+          long n = Math.min(zeros.numel(), from - at);
+          try (Tensor part = zeros.narrow(0, 0, n)) {
+            for (AdamState k : kinds) {
+              state.writeState(k, at, part);
+            }
+          }
+          at += n;
+        }
+        if (i < sorted.size()) {
+          next = Math.max(next, from + sorted.get(i).numel());
+        }
       }
     }
   }

@@ -78,12 +78,15 @@ public record CheckpointManifest(
   /** A trainable parameter: name, shape and element count. */
   public record ParamInfo(String name, List<Long> shape, long numel) {}
 
-  /** The flat-buffer layout: world size, bucket size and buckets in flat order. */
+  /**
+   * The partition layout: world size, bucket size and the blocks each rank holds a chunk of, in
+   * state order (buckets at stages 0-2, sharding units at stage 3).
+   */
   public record Partition(
       int worldSize, long bucketNumel, long flatNumel, List<BucketInfo> buckets) {}
 
-  /** One bucket of the flat buffer. */
-  public record BucketInfo(long start, long numel, long paddedNumel) {}
+  /** One partition block: a bucket or a sharding unit, padded to a multiple of the world size. */
+  public record BucketInfo(String name, long start, long numel, long paddedNumel) {}
 
   /**
    * A file of the checkpoint: its name in the tag directory, the rank that wrote it (-1 for the

@@ -3,7 +3,6 @@ package org.zero4j.engine.checkpoint;
 import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -16,9 +15,10 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.zero4j.engine.checkpoint.CheckpointManifest.FileInfo;
 import org.zero4j.engine.checkpoint.CheckpointManifest.FragmentInfo;
+import org.zero4j.zero.AdamState;
 import org.zero4j.zero.NamedParameter;
-import org.zero4j.zero.ShardLayout;
-import org.zero4j.zero.ZeroOptimizer;
+import org.zero4j.zero.PartitionedState;
+import org.zero4j.zero.StateFragment;
 import org.zero4j.zero.comm.Collectives;
 
 /**
@@ -26,12 +26,18 @@ import org.zero4j.zero.comm.Collectives;
  *
  * <p>Note [save protocol]: (1) ranks agree on the tag; (2) rank 0 creates {@code
  * <dir>/.staging-<tag>/}; (3) each rank writes its optimizer fragments file and rank 0 the model
- * states, each durably (temporary name, fsync, rename, directory fsync); (4) the ranks gather their
- * files' sizes and checksums and rank 0 writes the manifest, last; (5) rank 0 renames the staging
- * directory to {@code <dir>/<tag>/}; (6) after a barrier, rank 0 rewrites {@code latest}. A crash
- * before (5) leaves only a staging directory, which the next save of that tag deletes; a crash
- * between (5) and (6) leaves a complete new tag that {@code latest} does not name yet. Either way
- * {@code latest} still names the previous complete checkpoint.
+ * states, each durably (temporary name, fsync, rename, directory fsync); at stage 3 every rank
+ * takes part in the model states, which are gathered one sharding unit at a time ({@link
+ * ModelStates}); (4) the ranks gather their files' sizes and checksums and rank 0 writes the
+ * manifest, last; (5) rank 0 renames the staging directory to {@code <dir>/<tag>/}; (6) after a
+ * barrier, rank 0 rewrites {@code latest}. A crash before (5) leaves only a staging directory,
+ * which the next save of that tag deletes; a crash between (5) and (6) leaves a complete new tag
+ * that {@code latest} does not name yet. Either way {@code latest} still names the previous
+ * complete checkpoint.
+ *
+ * <p>Everything is read through {@link PartitionedState}: optimizer state in ranges (in memory, in
+ * host memory or in an NVMe swap file alike) and parameters streamed, so no stage-specific code
+ * lives here.
  */
 public final class CheckpointSaver {
 
@@ -72,7 +78,13 @@ public final class CheckpointSaver {
     comm.barrier();
     faults.at(SavePhase.BEFORE_DATA, rank);
     SafetensorsWriter.Written mine = writeOptimizerFile(staging, rank);
-    SafetensorsWriter.Written model = rank == 0 ? writeModelFile(staging) : null;
+    SafetensorsWriter.Written model =
+        ModelStates.write(
+            staging.resolve(CheckpointDir.MODEL_FILE),
+            engine.state(),
+            dtypeOf(engine.config().precision()),
+            rank,
+            Map.of());
     faults.at(SavePhase.BEFORE_MANIFEST, rank);
     long[] records = gather(comm, mine);
     Path tagDir = dir.resolve(t);
@@ -98,88 +110,57 @@ public final class CheckpointSaver {
   }
 
   private SafetensorsWriter.Written writeOptimizerFile(Path staging, int rank) {
-    ZeroOptimizer zero = engine.zero();
-    int stage = zero.options().stage();
-    List<NamedParameter> params = zero.parameters();
-    List<Tensor> sources =
-        List.of(zero.masterShard(), zero.moments().get(0), zero.moments().get(1));
-    List<ParamFragment> fragments = ParamFragment.owned(zero.layout(), rank);
+    PartitionedState state = engine.state();
+    List<NamedParameter> params = state.parameters();
+    List<StateFragment> fragments = state.savedFragments(rank);
     List<TensorEntry> entries = new ArrayList<>();
-    List<Tensor> data = new ArrayList<>();
-    List<Long> offsets = new ArrayList<>();
-    for (ParamFragment f : fragments) {
+    for (StateFragment f : fragments) {
       String name = params.get(f.param()).name();
-      for (int k = 0; k < CheckpointDir.KINDS.length; k++) {
+      for (AdamState kind : AdamState.values()) {
         entries.add(
             TensorEntry.of(
-                CheckpointDir.fragmentTensor(name, f.start(), CheckpointDir.KINDS[k]),
+                CheckpointDir.fragmentTensor(name, f.start(), CheckpointDir.kind(kind)),
                 TensorDtype.F32,
                 f.numel()));
-        data.add(sources.get(k));
-        offsets.add(f.offsetInMaster(stage) * 4);
       }
     }
-    try (Tensor rng = RngState.capture()) {
+    int stateTensors = entries.size();
+    try (Tensor rng = RngState.capture();
+        Tensor slice = torch.empty(Math.min(SLICE / 4, Math.max(1, state.stateNumel())))) {
       entries.add(TensorEntry.of(CheckpointDir.RNG_TENSOR, TensorDtype.U8, rng.numel()));
-      data.add(rng);
-      offsets.add(0L);
       Map<String, String> meta = new LinkedHashMap<>();
       meta.put("format", "zero4j-optimizer-fragments");
       meta.put("rank", Integer.toString(rank));
-      int half = entries.size() / 2;
-      return write(
-          staging.resolve(CheckpointDir.optimizerFile(rank)),
-          entries,
-          data,
-          offsets,
-          meta,
-          i -> {
-            if (i == half) {
-              faults.at(SavePhase.MID_DATA, rank);
-            }
-          });
-    }
-  }
-
-  private SafetensorsWriter.Written writeModelFile(Path staging) {
-    List<TensorEntry> entries = new ArrayList<>();
-    List<Tensor> data = new ArrayList<>();
-    List<Long> offsets = new ArrayList<>();
-    TensorDtype dtype = dtypeOf(engine.config().precision());
-    for (NamedParameter p : engine.zero().parameters()) {
-      entries.add(TensorEntry.of(p.name(), dtype, p.tensor().sizes().vec().get()));
-      data.add(p.tensor());
-      offsets.add(0L);
-    }
-    Map<String, String> meta = new LinkedHashMap<>();
-    meta.put("format", "pt");
-    return write(staging.resolve(CheckpointDir.MODEL_FILE), entries, data, offsets, meta, i -> {});
-  }
-
-  private static SafetensorsWriter.Written write(
-      Path file,
-      List<TensorEntry> entries,
-      List<Tensor> data,
-      List<Long> offsets,
-      Map<String, String> meta,
-      java.util.function.IntConsumer beforeTensor) {
-    // Note [tensor checksums in the header]: each tensor's CRC-32C goes into __metadata__ (see
-    // SafetensorsWriter), so a shard verifies itself and a loader that reads only some tensors
-    // still checks every byte it uses.
-    try (SafetensorsWriter w = SafetensorsWriter.create(file, entries, meta, true)) {
-      for (int i = 0; i < entries.size(); i++) {
-        beforeTensor.accept(i);
-        forEachSlice(data.get(i), offsets.get(i), entries.get(i).byteSize(), w::write);
+      // Note [tensor checksums in the header]: each tensor's CRC-32C goes into __metadata__ (see
+      // SafetensorsWriter), so a shard verifies itself and a loader that reads only some tensors
+      // still checks every byte it uses. ModelStates records them the same way.
+      try (SafetensorsWriter w =
+          SafetensorsWriter.create(
+              staging.resolve(CheckpointDir.optimizerFile(rank)), entries, meta, true)) {
+        for (int i = 0; i < stateTensors; i++) {
+          if (i == entries.size() / 2) {
+            faults.at(SavePhase.MID_DATA, rank);
+          }
+          int kinds = AdamState.values().length; // entries are fragment-major, as built above
+          streamFragment(state, AdamState.values()[i % kinds], fragments.get(i / kinds), slice, w);
+        }
+        ModelStates.slices(rng, rng.nbytes(), w);
+        return w.commit();
       }
-      return w.commit();
     }
   }
 
-  private static void forEachSlice(
-      Tensor t, long offset, long length, java.util.function.Consumer<ByteBuffer> sink) {
-    for (long done = 0; done < length; ) {
-      int n = (int) Math.min(SLICE, length - done);
-      sink.accept(NativeBytes.window(t, offset + done, n));
+  // Streams one fragment of one state tensor through the bounded fp32 slice (with NVMe offload the
+  // state is read from the swap file range by range).
+  private static void streamFragment(
+      PartitionedState state, AdamState kind, StateFragment f, Tensor slice, SafetensorsWriter w) {
+    long cap = slice.numel();
+    for (long done = 0; done < f.numel(); ) {
+      long n = Math.min(cap, f.numel() - done);
+      try (Tensor part = slice.narrow(0, 0, n)) {
+        state.readState(kind, f.stateOffset() + done, part);
+        w.write(NativeBytes.window(part, 0, (int) (n * 4)));
+      }
       done += n;
     }
   }
@@ -202,20 +183,25 @@ public final class CheckpointSaver {
       SafetensorsWriter.Written model,
       Map<String, Object> clientState,
       SamplerPosition sampler) {
-    ZeroOptimizer zero = engine.zero();
-    ShardLayout layout = zero.layout();
-    List<NamedParameter> params = zero.parameters();
+    PartitionedState state = engine.state();
+    List<NamedParameter> params = state.parameters();
+    int world = engine.comm().worldSize();
     List<CheckpointManifest.ParamInfo> infos = new ArrayList<>();
-    for (NamedParameter p : params) {
+    for (int i = 0; i < params.size(); i++) {
       List<Long> shape = new ArrayList<>();
-      for (long d : p.tensor().sizes().vec().get()) {
+      long numel = 1;
+      for (long d : state.shape(i)) {
         shape.add(d);
+        numel *= d;
       }
-      infos.add(new CheckpointManifest.ParamInfo(p.name(), shape, p.tensor().numel()));
+      infos.add(new CheckpointManifest.ParamInfo(params.get(i).name(), shape, numel));
     }
     List<CheckpointManifest.BucketInfo> buckets = new ArrayList<>();
-    for (ShardLayout.Bucket b : layout.buckets()) {
-      buckets.add(new CheckpointManifest.BucketInfo(b.start(), b.numel(), b.paddedNumel()));
+    long flatNumel = 0;
+    for (PartitionedState.Block b : state.blocks()) {
+      buckets.add(
+          new CheckpointManifest.BucketInfo(b.name(), b.start(), b.numel(), b.paddedNumel()));
+      flatNumel += b.paddedNumel();
     }
     List<FileInfo> files = new ArrayList<>();
     files.add(
@@ -225,9 +211,9 @@ public final class CheckpointSaver {
             model.bytes(),
             CheckpointManifest.hex(model.headerCrc32c()),
             List.of()));
-    for (int r = 0; r < layout.worldSize(); r++) {
+    for (int r = 0; r < world; r++) {
       List<FragmentInfo> frags = new ArrayList<>();
-      for (ParamFragment f : ParamFragment.owned(layout, r)) {
+      for (StateFragment f : state.savedFragments(r)) {
         frags.add(new FragmentInfo(params.get(f.param()).name(), f.start(), f.numel()));
       }
       files.add(
@@ -248,8 +234,8 @@ public final class CheckpointSaver {
         CheckpointManifest.FORMAT,
         CheckpointManifest.VERSION,
         tag,
-        layout.worldSize(),
-        zero.options().stage(),
+        world,
+        state.stage(),
         engine.config().precision().name().toLowerCase(java.util.Locale.ROOT),
         engine.steps(),
         engine.scaler(),
@@ -259,8 +245,17 @@ public final class CheckpointSaver {
         config,
         infos,
         new CheckpointManifest.Partition(
-            layout.worldSize(), zero.options().reduceBucketNumel(), layout.flatNumel(), buckets),
+            world, engine.config().zero().reduceBucketSize(), flatNumel, buckets),
         files);
+  }
+
+  /**
+   * Streams the working weights to {@code file} on rank 0 (Engine's {@code save16bitModel}); every
+   * rank calls it.
+   */
+  public static void save16bitModel(
+      Path file, PartitionedState state, org.zero4j.zero.Precision precision, int rank) {
+    ModelStates.write(file, state, dtypeOf(precision), rank, Map.of());
   }
 
   static TensorDtype dtypeOf(org.zero4j.zero.Precision p) {

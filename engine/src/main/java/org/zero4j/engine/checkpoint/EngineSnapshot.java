@@ -2,15 +2,15 @@ package org.zero4j.engine.checkpoint;
 
 import org.zero4j.engine.config.EngineConfig;
 import org.zero4j.offload.OffloadDevice;
-import org.zero4j.zero.ZeroOptimizer;
+import org.zero4j.zero.PartitionedState;
 import org.zero4j.zero.comm.Collectives;
 
 /**
- * What a save reads from the engine, and a load writes back into: the ZeRO optimizer (parameters,
- * layout, master shard, moments), the collectives, the config and the scalar training state.
+ * What a save reads from the engine, and a load writes back into: the partitioned model and
+ * optimizer state (any stage, any optimizer offload placement), the collectives, the config and the
+ * scalar training state.
  *
- * @param zero the engine's ZeRO optimizer of stages 0-2; null at stage 3, which {@link
- *     #refuseUnsupported} refuses
+ * @param state the engine's ZeRO runtime, seen through {@link PartitionedState}
  * @param comm the engine's collectives
  * @param config the engine's resolved config
  * @param steps the engine's counters
@@ -18,7 +18,7 @@ import org.zero4j.zero.comm.Collectives;
  * @param scheduler the LR schedule's state
  */
 public record EngineSnapshot(
-    ZeroOptimizer zero,
+    PartitionedState state,
     Collectives comm,
     EngineConfig config,
     CheckpointManifest.Steps steps,
@@ -26,27 +26,19 @@ public record EngineSnapshot(
     CheckpointManifest.SchedulerState scheduler) {
 
   /**
-   * Refuses what checkpoints do not cover yet (stage 3, parameter offload, optimizer state swapped
-   * to NVMe), so no save or load is silently incomplete. Optimizer offload to {@code cpu} keeps the
-   * state in ordinary host tensors and is covered.
+   * Refuses what checkpoints do not cover yet (parameter offload), so no save or load is silently
+   * incomplete. Every stage and every optimizer offload placement (memory, {@code cpu}, {@code
+   * nvme}) is covered through {@link PartitionedState}.
    */
   void refuseUnsupported(String what) {
     var z = config.zero();
-    String offload = null;
-    if (z.offloadOptimizer() != null && z.offloadOptimizer().device() == OffloadDevice.NVME) {
-      offload = "offload_optimizer.device=nvme";
-    }
     if (z.offloadParam() != null && z.offloadParam().device() != OffloadDevice.NONE) {
-      offload = "offload_param.device=" + z.offloadParam().device().jsonName();
-    }
-    if (z.stage() > 2 || offload != null) {
       throw new IllegalArgumentException(
           what
-              + " at ZeRO stage "
-              + z.stage()
-              + (offload != null ? " with zero_optimization." + offload : "")
-              + " is not supported yet: checkpoints cover stages 0-2 with optimizer state in"
-              + " memory or offloaded to cpu");
+              + " with zero_optimization.offload_param.device="
+              + z.offloadParam().device().jsonName()
+              + " is not supported yet: checkpoints cover ZeRO stages 0-3 with optimizer state in"
+              + " memory or offloaded to cpu or nvme, and parameters in memory");
     }
   }
 }

@@ -24,6 +24,8 @@ final class CheckpointRuns {
    * micro-step position, the schedule and the moments all matter on resume.
    */
   static String config(int stage, String precision) {
+    // stage 3: l2 (270 elements) stays gathered, l1 (742) is gathered and released per use
+    String stage3 = stage == 3 ? ", \"stage3_param_persistence_threshold\": 300" : "";
     String extra =
         switch (precision) {
           case "fp32" -> "";
@@ -43,15 +45,26 @@ final class CheckpointRuns {
                         "params": {"warmup_min_lr": 0.001, "warmup_max_lr": 0.02,
                                    "warmup_num_steps": 3, "total_num_steps": 20}},
           "zero_optimization": {"stage": %d, "reduce_bucket_size": 100,
-                                "allgather_bucket_size": 100, "overlap_comm": true},
+                                "allgather_bucket_size": 100, "overlap_comm": true%s},
           "zero4j": {"collective_timeout_seconds": 20}%s
         }
         """
-        .formatted(ROWS, stage, extra);
+        .formatted(ROWS, stage, stage3, extra);
   }
 
   static Engine start(OddMlp model, String json, Collectives comm) {
-    return Zero4j.setup(model.named()).config(json).collectives(comm).start();
+    return Zero4j.setup(model.named()).units(model.units()).config(json).collectives(comm).start();
+  }
+
+  /**
+   * Copies of the model's full parameters, in registration order: gathered unit by unit at stage 3
+   * (a collective), where the parameters themselves are sharded.
+   */
+  static List<Tensor> params(Engine engine, OddMlp model) {
+    if (engine.config().zero().stage() == 3) {
+      return engine.stage3Optimizer().fullParameters();
+    }
+    return model.snapshot();
   }
 
   /**

@@ -15,6 +15,8 @@ import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.zero4j.engine.Engine;
 import org.zero4j.zero.NamedParameter;
 import org.zero4j.zero.comm.LocalRanks;
@@ -32,10 +34,11 @@ class LoadOptionsTest {
     torch.set_num_threads(1);
   }
 
-  @Test
-  void moduleOnlyEqualsAFreshEngineOnTheSavedWeights() {
+  @ParameterizedTest(name = "stage {0}")
+  @ValueSource(ints = {2, 3})
+  void moduleOnlyEqualsAFreshEngineOnTheSavedWeights(int stage) {
     Path dir = tmp.resolve("ckpt");
-    String json = CheckpointRuns.config(2, "bf16");
+    String json = CheckpointRuns.config(stage, "bf16");
     LocalRanks.run(
         2,
         Duration.ofSeconds(60),
@@ -45,22 +48,25 @@ class LoadOptionsTest {
           try (Engine e = CheckpointRuns.start(a, json, comm)) {
             CheckpointRuns.train(e, a, 0, 3);
             e.saveCheckpoint(dir, null, Map.of());
-            saved = a.snapshot();
+            saved = CheckpointRuns.params(e, a);
           }
           // reference: a fresh engine over a model that already holds the saved weights
           OddMlp ref = OddMlp.create(CheckpointRuns.SEED + 2);
           copyInto(ref, saved);
           List<Double> refLosses;
+          List<Tensor> refParams;
           try (Engine e = CheckpointRuns.start(ref, json, comm)) {
             refLosses = CheckpointRuns.train(e, ref, 0, 2);
+            refParams = CheckpointRuns.params(e, ref);
           }
           OddMlp b = OddMlp.create(CheckpointRuns.SEED + 1);
           try (Engine e = CheckpointRuns.start(b, json, comm)) {
             e.loadCheckpoint(dir, null, true, true, true);
-            CheckpointRuns.assertBitEqual(saved, b.snapshot(), "weights after a module-only load");
+            CheckpointRuns.assertBitEqual(
+                saved, CheckpointRuns.params(e, b), "weights after a module-only load");
             assertEquals(0, e.globalSteps(), "module-only leaves the counters");
             assertEquals(refLosses, CheckpointRuns.train(e, b, 0, 2));
-            CheckpointRuns.assertBitEqual(ref.snapshot(), b.snapshot(), "after 2 steps");
+            CheckpointRuns.assertBitEqual(refParams, CheckpointRuns.params(e, b), "after 2 steps");
           }
           return null;
         });
@@ -106,10 +112,23 @@ class LoadOptionsTest {
         });
   }
 
-  @Test
-  void loadFromFp32WeightsFalseTakesMastersFromTheModel() {
+  private static Tensor master(Engine e) {
+    return e.config().zero().stage() == 3
+        ? e.stage3Optimizer().masterShard()
+        : e.zeroOptimizer().masterShard();
+  }
+
+  private static Tensor expAvg(Engine e) {
+    return e.config().zero().stage() == 3
+        ? e.stage3Optimizer().moments().get(0)
+        : e.zeroOptimizer().moments().get(0);
+  }
+
+  @ParameterizedTest(name = "stage {0}")
+  @ValueSource(ints = {1, 3})
+  void loadFromFp32WeightsFalseTakesMastersFromTheModel(int stage) {
     Path dir = tmp.resolve("ckpt");
-    String json = CheckpointRuns.config(1, "bf16");
+    String json = CheckpointRuns.config(stage, "bf16");
     String from16 =
         json.replace(
             "\"overlap_comm\": true", "\"overlap_comm\": true, \"load_from_fp32_weights\": false");
@@ -124,16 +143,16 @@ class LoadOptionsTest {
           try (Engine e = CheckpointRuns.start(a, json, comm)) {
             CheckpointRuns.train(e, a, 0, 3);
             e.saveCheckpoint(dir, null, Map.of());
-            master = e.zeroOptimizer().masterShard().clone();
-            expAvg = e.zeroOptimizer().moments().get(0).clone();
+            master = master(e).clone();
+            expAvg = expAvg(e).clone();
           }
           for (String config : List.of(json, from16)) {
             OddMlp b = OddMlp.create(CheckpointRuns.SEED + 1);
             try (Engine e = CheckpointRuns.start(b, config, comm)) {
               e.loadCheckpoint(dir, null, true, true, false);
-              Tensor loaded = e.zeroOptimizer().masterShard();
+              Tensor loaded = master(e);
               Tensor rounded = master.to(torch.ScalarType.BFloat16).to(torch.ScalarType.Float);
-              assertTrue(torch.equal(expAvg, e.zeroOptimizer().moments().get(0)), "moments");
+              assertTrue(torch.equal(expAvg, expAvg(e)), "moments");
               if (config.equals(json)) {
                 assertTrue(torch.equal(master, loaded), "fp32 masters from the fragments");
               } else {

@@ -8,22 +8,34 @@ import org.bytedeco.pytorch.StringTensorDict;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.zero4j.zero.NamedParameter;
+import org.zero4j.zero.stage3.ShardedModel;
+import org.zero4j.zero.stage3.ShardedUnit;
 
 /**
  * A two-layer MLP whose hidden bias has 53 elements, so shards and buckets cut parameters at odd
- * places and every world size pads.
+ * places and every world size pads. Each layer is a ZeRO stage-3 sharding unit ({@code l1}: 742
+ * elements, {@code l2}: 270).
  */
-final class OddMlp extends Module {
+final class OddMlp extends Module implements ShardedModel {
   static final int IN = 13;
   static final int HIDDEN = 53;
   static final int OUT = 5;
 
   final LinearImpl l1;
   final LinearImpl l2;
+  private final ShardedUnit u1;
+  private final ShardedUnit u2;
 
   private OddMlp() {
     l1 = register_module("l1", new LinearImpl(IN, HIDDEN));
     l2 = register_module("l2", new LinearImpl(HIDDEN, OUT));
+    u1 = ShardedUnit.of("l1", l1, l1::forward);
+    u2 = ShardedUnit.of("l2", l2, l2::forward);
+  }
+
+  @Override
+  public List<ShardedUnit> units() {
+    return List.of(u1, u2);
   }
 
   /** Builds the model; libtorch's generator is global, so construction is serialised. */
@@ -35,7 +47,7 @@ final class OddMlp extends Module {
   }
 
   Tensor loss(Tensor x, Tensor y) {
-    return torch.mse_loss(l2.forward(torch.tanh(l1.forward(x))), y);
+    return torch.mse_loss(u2.forward(torch.tanh(u1.forward(x))), y);
   }
 
   List<NamedParameter> named() {

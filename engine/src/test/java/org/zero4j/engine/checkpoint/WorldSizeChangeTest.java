@@ -17,10 +17,10 @@ import org.zero4j.engine.Engine;
 import org.zero4j.zero.comm.LocalRanks;
 
 /**
- * A checkpoint saved by N ranks loads on M ranks (and at another stage) with no conversion step:
- * the parameters right after the load are bit-identical to those saved, and the next 5 steps track
- * both the saving run continued without interruption and an uninterrupted M-rank run, within fp32
- * rounding.
+ * A checkpoint saved by N ranks loads on M ranks (and at another stage, 3 included) with no
+ * conversion step: the parameters right after the load are bit-identical to those saved, and the
+ * next 5 steps track both the saving run continued without interruption and an uninterrupted M-rank
+ * run, within fp32 rounding.
  *
  * <p>Tolerance 1e-5 max abs, as in the parity tests: N and M ranks sum gradients in different
  * orders, so the trajectories agree only up to fp32 rounding. A load that lost the Adam moments or
@@ -50,10 +50,9 @@ class WorldSizeChangeTest {
 
   @ParameterizedTest(name = "stage {0} x {2} ranks -> stage {1} x {3} ranks")
   @CsvSource({
-    "0,0,2,1", "0,0,1,2", "0,0,2,4", "0,0,4,2",
-    "1,1,2,1", "1,1,1,2", "1,1,2,4", "1,1,4,2",
-    "2,2,2,1", "2,2,1,2", "2,2,2,4", "2,2,4,2",
-    "2,0,2,1", "0,2,1,2", "1,2,4,2"
+    "0,0,2,1", "0,0,1,2", "0,0,2,4", "0,0,4,2", "1,1,2,1", "1,1,1,2", "1,1,2,4", "1,1,4,2",
+    "2,2,2,1", "2,2,1,2", "2,2,2,4", "2,2,4,2", "2,0,2,1", "0,2,1,2", "1,2,4,2", "3,3,2,1",
+    "3,3,1,2", "3,3,2,4", "3,3,4,2", "2,3,2,4", "3,2,4,2", "3,0,2,1"
   })
   void resumesAtAnotherWorldSize(int fromStage, int toStage, int from, int to) {
     Path dir = tmp.resolve("ckpt");
@@ -67,10 +66,11 @@ class WorldSizeChangeTest {
                   OddMlp a = OddMlp.create(CheckpointRuns.SEED);
                   try (Engine e = CheckpointRuns.start(a, saveJson, comm)) {
                     CheckpointRuns.train(e, a, 0, K);
-                    List<Tensor> atSave = a.snapshot();
+                    List<Tensor> atSave = CheckpointRuns.params(e, a);
                     e.saveCheckpoint(dir, null, Map.of());
                     List<Double> more = CheckpointRuns.train(e, a, K, K + MORE);
-                    return new Saved(atSave, CheckpointRuns.globalMeans(e, more), a.snapshot());
+                    return new Saved(
+                        atSave, CheckpointRuns.globalMeans(e, more), CheckpointRuns.params(e, a));
                   }
                 })
             .get(0);
@@ -86,16 +86,17 @@ class WorldSizeChangeTest {
               try (Engine e = CheckpointRuns.start(b, loadJson, comm)) {
                 LoadedCheckpoint l = e.loadCheckpoint(dir, null, true, true, false);
                 assertEquals(from, l.savedWorldSize());
-                afterLoad = b.snapshot();
+                afterLoad = CheckpointRuns.params(e, b);
                 losses = CheckpointRuns.globalMeans(e, CheckpointRuns.train(e, b, K, K + MORE));
-                finalParams = b.snapshot();
+                finalParams = CheckpointRuns.params(e, b);
               }
               OddMlp c = OddMlp.create(CheckpointRuns.SEED);
               try (Engine e = CheckpointRuns.start(c, loadJson, comm)) {
                 CheckpointRuns.train(e, c, 0, K);
                 List<Double> ref =
                     CheckpointRuns.globalMeans(e, CheckpointRuns.train(e, c, K, K + MORE));
-                return new Resumed(afterLoad, losses, finalParams, ref, c.snapshot());
+                return new Resumed(
+                    afterLoad, losses, finalParams, ref, CheckpointRuns.params(e, c));
               }
             });
     for (Resumed r : resumed) {

@@ -5,6 +5,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.LongConsumer;
+import java.util.function.ObjIntConsumer;
 import org.bytedeco.pytorch.LongArrayRefOptional;
 import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Scalar;
@@ -13,9 +14,11 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.zero4j.kernels.adam.AdamHyperparams;
 import org.zero4j.kernels.adam.FlatAdam;
+import org.zero4j.zero.AdamState;
 import org.zero4j.zero.MemoryBreakdown;
 import org.zero4j.zero.NamedParameter;
 import org.zero4j.zero.Stage3Config;
+import org.zero4j.zero.StateFragment;
 import org.zero4j.zero.StepResult;
 import org.zero4j.zero.ZeroRuntime;
 import org.zero4j.zero.comm.Collectives;
@@ -406,8 +409,183 @@ public final class Stage3Optimizer implements ZeroRuntime {
   }
 
   /** The managed parameters, in registration order. */
+  @Override
   public List<NamedParameter> parameters() {
     return params;
+  }
+
+  // Note [checkpoint view of stage 3]: rank r holds chunk r of every unit's flat buffer, and its
+  // state tensors are those chunks back to back (shardOffsets). The fragments below cut each chunk
+  // at parameter boundaries; the padding at a unit's end belongs to no fragment.
+
+  @Override
+  public int stage() {
+    return 3;
+  }
+
+  @Override
+  public long[] shape(int param) {
+    long id = UnitAssignment.identity(params.get(param).tensor());
+    for (UnitParams u : units) {
+      for (int i = 0; i < u.params().size(); i++) {
+        if (UnitAssignment.identity(u.params().get(i).tensor()) == id) {
+          return u.shape(i);
+        }
+      }
+    }
+    throw new IllegalStateException("parameter " + param + " belongs to no sharding unit");
+  }
+
+  @Override
+  public List<StateFragment> savedFragments(int rank) {
+    if (rank < 0 || rank >= comm.worldSize()) {
+      throw new IllegalArgumentException(
+          "rank " + rank + " is not a rank of this group of " + comm.worldSize());
+    }
+    Map<Long, Integer> index = registrationIndex();
+    List<StateFragment> out = new ArrayList<>();
+    for (UnitParams u : units) {
+      long lo = rank * u.chunk();
+      long hi = lo + u.chunk();
+      for (int i = 0; i < u.params().size(); i++) {
+        long off = u.offset(i);
+        long from = Math.max(lo, off);
+        long to = Math.min(hi, off + u.paramNumel(i));
+        if (from < to) {
+          int param = index.get(UnitAssignment.identity(u.params().get(i).tensor()));
+          out.add(
+              new StateFragment(param, from - off, to - from, shardOffsets[u.index()] + from - lo));
+        }
+      }
+    }
+    return out;
+  }
+
+  @Override
+  public List<StateFragment> heldFragments() {
+    return savedFragments(comm.rank());
+  }
+
+  private Map<Long, Integer> registrationIndex() {
+    Map<Long, Integer> index = new HashMap<>();
+    for (int i = 0; i < params.size(); i++) {
+      index.put(UnitAssignment.identity(params.get(i).tensor()), i);
+    }
+    return index;
+  }
+
+  /** Elements in this rank's optimizer state tensors (see {@link #readState}). */
+  @Override
+  public long stateNumel() {
+    return shardNumel;
+  }
+
+  /**
+   * Copies {@code dst.numel()} elements of one optimizer state tensor, from element {@code from} of
+   * this rank's shard, into the fp32 tensor {@code dst}.
+   */
+  @Override
+  public void readState(AdamState which, long from, Tensor dst) {
+    try (Tensor src = stateTensor(which).narrow(0, from, dst.numel())) {
+      dst.copy_(src);
+    }
+  }
+
+  /**
+   * Overwrites elements {@code [from, from + src.numel())} of one optimizer state tensor with the
+   * fp32 tensor {@code src} (checkpoint loading). Writing {@link AdamState#MASTER} does not touch
+   * the working shards; see {@link #refreshWorkingFromMaster()}.
+   */
+  @Override
+  public void writeState(AdamState which, long from, Tensor src) {
+    try (Tensor dst = stateTensor(which).narrow(0, from, src.numel())) {
+      dst.copy_(src);
+    }
+  }
+
+  private Tensor stateTensor(AdamState which) {
+    return switch (which) {
+      case MASTER -> master;
+      case EXP_AVG -> expAvg;
+      case EXP_AVG_SQ -> expAvgSq;
+    };
+  }
+
+  /**
+   * Writes each unit's master chunk into its working shard, as after a step, and re-gathers the
+   * persistent units. A collective. Call between steps, when only persistent units are gathered.
+   */
+  @Override
+  public void refreshWorkingFromMaster() {
+    // Note [checkpoint refreshes]: written against readState/writeState and the unit shards only,
+    // so they hold wherever the optimizer state lives.
+    for (UnitParams u : units) {
+      try (Tensor m = torch.empty(u.chunk())) {
+        readState(AdamState.MASTER, shardOffsets[u.index()], m);
+        u.shard().copy_(m);
+      }
+    }
+    for (UnitParams u : units) {
+      if (u.persistent()) {
+        unitComm.await(unitComm.gather(u));
+      }
+    }
+  }
+
+  /** Re-derives each unit's master chunk from its working shard. Local. */
+  @Override
+  public void refreshMasterFromWorking() {
+    for (UnitParams u : units) {
+      try (Tensor m = u.shard().to(torch.ScalarType.Float)) {
+        writeState(AdamState.MASTER, shardOffsets[u.index()], m);
+      }
+    }
+  }
+
+  @Override
+  public List<Integer> streamOrder() {
+    Map<Long, Integer> index = registrationIndex();
+    List<Integer> out = new ArrayList<>();
+    for (UnitParams u : units) {
+      for (NamedParameter p : u.params()) {
+        out.add(index.get(UnitAssignment.identity(p.tensor())));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Gathers one unit at a time; on {@code root} visits each of its parameters (full value, working
+   * precision) while it is gathered, then releases it unless it is persistent. A collective that
+   * holds at most one non-persistent unit gathered, so streaming the model to a file never
+   * materialises it.
+   */
+  @Override
+  public void streamParameters(int root, ObjIntConsumer<Tensor> visitor) {
+    Map<Long, Integer> index = registrationIndex();
+    for (UnitParams u : units) {
+      lifecycle.gatherNow(u);
+      try {
+        if (comm.rank() == root) {
+          for (NamedParameter p : u.params()) {
+            visitor.accept(p.tensor(), index.get(UnitAssignment.identity(p.tensor())));
+          }
+        }
+      } finally {
+        lifecycle.releaseNow(u);
+      }
+    }
+  }
+
+  @Override
+  public List<Block> blocks() {
+    List<Block> out = new ArrayList<>();
+    long start = 0;
+    for (UnitParams u : units) {
+      out.add(new Block(u.name(), start, u.numel(), u.paddedNumel()));
+      start += u.paddedNumel();
+    }
+    return out;
   }
 
   @Override

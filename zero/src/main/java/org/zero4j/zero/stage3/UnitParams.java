@@ -253,6 +253,11 @@ final class UnitParams implements AutoCloseable {
     return n;
   }
 
+  /** The full shape of parameter {@code i}. */
+  long[] shape(int i) {
+    return shapes[i].clone();
+  }
+
   /** Elements of parameter {@code i}. */
   long paramNumel(int i) {
     return numelOf(i);
