@@ -34,7 +34,8 @@ final class UnitParams implements AutoCloseable {
   private final int world;
   private final int rank;
   private final Precision precision;
-  private final Tensor shard;
+  private Tensor shard; // null while swapped out (offload_param nvme, ShardStore)
+  private boolean ownsShard = true;
   private final GatheredStorage full;
   private boolean persistent;
   private State state = State.SHARDED;
@@ -190,7 +191,34 @@ final class UnitParams implements AutoCloseable {
 
   /** This rank's chunk, working precision. */
   Tensor shard() {
+    if (shard == null) {
+      throw new IllegalStateException(
+          "unit "
+              + name
+              + "'s shard is swapped out to NVMe (offload_param); it is present only from its"
+              + " read until its gather completes");
+    }
     return shard;
+  }
+
+  /** Whether the shard is in memory (false while swapped out by {@link ShardStore}). */
+  boolean shardPresent() {
+    return shard != null;
+  }
+
+  /** Drops the shard from memory (it lives in a swap file now); closes it if this unit owns it. */
+  void evict() {
+    if (shard != null && ownsShard) {
+      shard.close();
+    }
+    shard = null;
+  }
+
+  /** Points the shard at {@code staged}, a staging buffer view that {@link ShardStore} owns. */
+  void install(Tensor staged) {
+    evict();
+    shard = staged;
+    ownsShard = false;
   }
 
   /** The full buffer (valid while gathered or gathering). */
@@ -304,7 +332,7 @@ final class UnitParams implements AutoCloseable {
    */
   @Override
   public void close() {
-    shard.close();
+    evict();
     if (state == State.GATHERING || abandoned) {
       full.tensor().close();
     } else {
