@@ -12,6 +12,8 @@ import java.util.Arrays;
  *       and the memory-bandwidth roofline.
  *   <li>{@code offload}: {@link OffloadBench}, swap I/O against {@code dd} with {@code O_DIRECT}
  *       and the NVMe-offloaded optimizer step against the disk roofline.
+ *   <li>{@code infinity}: {@link InfinityBench}, one stage-3 training step of a model whose state
+ *       exceeds RAM, parameters and optimizer state on NVMe.
  * </ul>
  */
 public final class BenchMain {
@@ -26,8 +28,9 @@ public final class BenchMain {
       case "adam" -> AdamBenchReport.run(rest);
       case "comm" -> CollectivesBench.main(rest);
       case "offload" -> OffloadBench.main(rest);
+      case "infinity" -> InfinityBench.main(rest);
       default -> {
-        System.err.println("usage: zero4j bench step|adam|comm|offload [ARGS...]");
+        System.err.println("usage: zero4j bench step|adam|comm|offload|infinity [ARGS...]");
         System.err.println("  step [--world 2] [--rounds 5] [--steps 6] [--layers 4] [--embd 128]");
         System.err.println("       [--precision fp32|bf16] [--overlap true|false] [--bucket 5e5]");
         System.err.println("  adam [--short]   fused CPU Adam vs libtorch Adam and the roofline");
@@ -36,6 +39,9 @@ public final class BenchMain {
         System.err.println(
             "  offload [--dir D] [--mib 1024] [--params 3.2e7]   swap I/O vs dd O_DIRECT, NVMe"
                 + " step vs the disk roofline");
+        System.err.println(
+            "  infinity [--params 2.2e9] [--hidden 8192] [--ranks 1] [--dir D]   one stage-3"
+                + " step with param and optimizer state on NVMe");
         System.exit(name.isEmpty() || name.equals("--help") ? 0 : 2);
       }
     }

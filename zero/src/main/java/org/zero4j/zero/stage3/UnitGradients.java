@@ -7,6 +7,7 @@ import java.util.Deque;
 import java.util.List;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorBase;
+import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 import org.zero4j.zero.Precision;
 
@@ -53,7 +54,8 @@ final class UnitGradients implements AutoCloseable {
     this.wire = wire;
     this.overlap = overlap;
     this.inFlightNumel = inFlightNumel;
-    this.shardGrad = torch.zeros(shardNumel).to(working.scalarType());
+    // allocated in the working dtype directly: an fp32 temporary would be 2x a 16-bit shard
+    this.shardGrad = torch.zeros(new long[] {shardNumel}, new TensorOptions(working.scalarType()));
     this.staging = new Tensor[units.size()];
     this.arrived = new int[units.size()];
     this.launched = new boolean[units.size()];
