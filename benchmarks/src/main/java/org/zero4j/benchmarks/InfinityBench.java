@@ -108,6 +108,7 @@ public final class InfinityBench {
       units.add(u);
     }
     double build = seconds(t0);
+    String hwm = "peak RSS after build " + gib(ResidentMemory.peak());
     long unitChunk = ((long) hidden * hidden + hidden + world - 1) / world;
     long subGroup = 50_000_000L;
     OffloadOptimizerConfig oc =
@@ -130,6 +131,7 @@ public final class InfinityBench {
             OptimizerOffload.of(oc, aio, subGroup),
             new ParamOffload(pc, aio, FreeSpaceProbe.FILESYSTEM))) {
       double setup = seconds(t1);
+      hwm += ", setup " + gib(ResidentMemory.peak());
       Tensor x;
       synchronized (InfinityBench.class) {
         torch.manual_seed(7 + comm.rank());
@@ -142,15 +144,19 @@ public final class InfinityBench {
       }
       Tensor loss = y.to(torch.ScalarType.Float).pow(new Scalar(2)).mean();
       double fwd = seconds(t2);
+      hwm += ", forward " + gib(ResidentMemory.peak());
       long t3 = System.nanoTime();
       zero.beforeBackward();
       loss.backward();
       zero.afterBackward();
       double bwd = seconds(t3);
+      hwm += ", backward " + gib(ResidentMemory.peak());
       long t4 = System.nanoTime();
       StepResult res =
           zero.step(new AdamHyperparams(1e-4, 0.9, 0.999, 1e-8, 0.01, true, true), 1, 1.0, 1.0);
       double step = seconds(t4);
+      hwm += ", step " + gib(ResidentMemory.peak()) + " (VmHWM, GiB)";
+      out.add(hwm);
       MemoryBreakdown m = zero.memory();
       out.add(
           String.format(
@@ -172,6 +178,10 @@ public final class InfinityBench {
               m));
     }
     return out;
+  }
+
+  private static String gib(long bytes) {
+    return String.format("%.2f", bytes / (double) (1L << 30));
   }
 
   private static double seconds(long start) {

@@ -7,7 +7,6 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.global.torch;
 import org.zero4j.offload.OffloadDevice;
 import org.zero4j.offload.swap.AsyncSwapper;
 import org.zero4j.offload.swap.HostBytes;
@@ -76,7 +75,7 @@ final class ShardStore implements AutoCloseable {
     try {
       s = new AsyncSwapper(offload.aio());
       for (int i = 0; i < offload.config().bufferCount(); i++) {
-        Tensor b = torch.empty(largest).to(precision.scalarType());
+        Tensor b = precision.empty(largest);
         buffers.add(b);
         free.add(b);
       }
@@ -270,7 +269,7 @@ final class ShardStore implements AutoCloseable {
     if (!isSwapped(u) || held.containsKey(u) && !reading.containsKey(u)) {
       return u.shard().clone();
     }
-    Tensor t = torch.empty(u.chunk()).to(precision.scalarType());
+    Tensor t = precision.empty(u.chunk());
     swapper.read(file, fileOffset.get(u), HostBytes.of(t)).await();
     return t;
   }

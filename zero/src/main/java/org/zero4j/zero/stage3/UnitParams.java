@@ -3,7 +3,6 @@ package org.zero4j.zero.stage3;
 import java.util.List;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.global.torch;
 import org.zero4j.zero.NamedParameter;
 import org.zero4j.zero.Precision;
 
@@ -80,7 +79,7 @@ final class UnitParams implements AutoCloseable {
     }
     this.numel = n;
     this.paddedNumel = Math.max(world, (n + world - 1) / world * world);
-    this.shard = torch.zeros(paddedNumel / world).to(precision.scalarType());
+    this.shard = precision.zeros(paddedNumel / world);
     this.full = new GatheredStorage(paddedNumel, precision);
     copyOwnChunk();
     for (NamedParameter p : this.params) {
@@ -109,7 +108,7 @@ final class UnitParams implements AutoCloseable {
   }
 
   private Tensor emptyLike() {
-    return torch.empty(0).to(precision.scalarType());
+    return precision.empty(0);
   }
 
   /**
