@@ -40,6 +40,11 @@ import org.zero4j.zero.comm.Collectives;
  * {@code stage3_param_persistence_threshold}) stay gathered and are refreshed by one all-gather
  * after each step.
  *
+ * <p>Offload: the fp32 state is an {@link OptimizerState} placed by {@link OptimizerOffload}
+ * (memory, host, or a swap file updated per sub-group by {@link SwappedStep}), and the unit shards
+ * live where {@link ParamOffload} says ({@link ShardStore}: resident, or swapped and fetched ahead
+ * of each gather).
+ *
  * <p>Parameters outside every unit form the root unit, named {@code root}: the engine has no hook
  * before the model's own forward touches them, so it is persistent.
  */
