@@ -10,10 +10,14 @@ import java.util.Arrays;
  *       per step against 2Ψ, on 2 Gloo ranks.
  *   <li>{@code adam}: {@link AdamBenchReport}, the fused CPU Adam kernel against libtorch's Adam
  *       and the memory-bandwidth roofline.
+ *   <li>{@code comm}: {@link CollectivesBench}, Gloo all-reduce against reduce-scatter +
+ *       all-gather.
  *   <li>{@code offload}: {@link OffloadBench}, swap I/O against {@code dd} with {@code O_DIRECT}
  *       and the NVMe-offloaded optimizer step against the disk roofline.
  *   <li>{@code infinity}: {@link InfinityBench}, one stage-3 training step of a model whose state
  *       exceeds RAM, parameters and optimizer state on NVMe.
+ *   <li>{@code ckpt}: {@link CheckpointBench}, checkpoint save and load against the disk's
+ *       sequential bandwidth, and the peak RSS of {@code to-fp32}.
  * </ul>
  */
 public final class BenchMain {
@@ -29,8 +33,9 @@ public final class BenchMain {
       case "comm" -> CollectivesBench.main(rest);
       case "offload" -> OffloadBench.main(rest);
       case "infinity" -> InfinityBench.main(rest);
+      case "ckpt" -> CheckpointBench.main(rest);
       default -> {
-        System.err.println("usage: zero4j bench step|adam|comm|offload|infinity [ARGS...]");
+        System.err.println("usage: zero4j bench step|adam|comm|offload|infinity|ckpt [ARGS...]");
         System.err.println("  step [--world 2] [--rounds 5] [--steps 6] [--layers 4] [--embd 128]");
         System.err.println("       [--precision fp32|bf16] [--overlap true|false] [--bucket 5e5]");
         System.err.println("  adam [--short]   fused CPU Adam vs libtorch Adam and the roofline");
@@ -42,6 +47,8 @@ public final class BenchMain {
         System.err.println(
             "  infinity [--params 2.2e9] [--hidden 8192] [--ranks 1] [--dir D]   one stage-3"
                 + " step with param and optimizer state on NVMe");
+        System.err.println(
+            "  ckpt [--gb 2.2] [--rounds 3] [--dir D]   checkpoint save/load vs disk bandwidth, to-fp32 RSS");
         System.exit(name.isEmpty() || name.equals("--help") ? 0 : 2);
       }
     }

@@ -1,9 +1,18 @@
 package org.zero4j.engine;
 
+import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
+import org.zero4j.engine.checkpoint.CheckpointLoader;
+import org.zero4j.engine.checkpoint.CheckpointManifest;
+import org.zero4j.engine.checkpoint.CheckpointSaver;
+import org.zero4j.engine.checkpoint.EngineSnapshot;
+import org.zero4j.engine.checkpoint.LoadedCheckpoint;
+import org.zero4j.engine.checkpoint.SamplerPosition;
+import org.zero4j.engine.checkpoint.SaveFaults;
 import org.zero4j.engine.config.EngineConfig;
 import org.zero4j.engine.config.Fp16Config;
 import org.zero4j.engine.schedule.LrSchedule;
@@ -45,6 +54,11 @@ public final class Engine implements AutoCloseable {
   private long appliedSteps;
   private long skippedSteps;
   private double lastGradNorm = Double.NaN;
+  // Note [step origins]: Adam's step count and the LR schedule's position are appliedSteps minus
+  // these origins; both stay 0 except after a checkpoint load that skipped the optimizer or the
+  // scheduler state, which restarts that count as DeepSpeed's fresh optimizer or scheduler would.
+  private long adamStepOrigin;
+  private long scheduleOrigin;
 
   Engine(
       List<NamedParameter> params,
@@ -174,7 +188,9 @@ public final class Engine implements AutoCloseable {
     if (isGradientAccumulationBoundary()) {
       long t0 = System.nanoTime();
       AdamHyperparams hp = currentHyperparams();
-      StepResult r = zero.step(hp, appliedSteps + 1, scaler.scale(), config.gradientClipping());
+      StepResult r =
+          zero.step(
+              hp, appliedSteps - adamStepOrigin + 1, scaler.scale(), config.gradientClipping());
       lastGradNorm = r.gradNorm();
       scaler.update(r.skipped());
       if (r.skipped()) {
@@ -193,10 +209,11 @@ public final class Engine implements AutoCloseable {
       return baseHp;
     }
     // OneCycle with cycle_momentum sets beta1 per step and pins beta2, as DeepSpeed does.
+    long s = appliedSteps - scheduleOrigin;
     return new AdamHyperparams(
-        schedule.lrAt(appliedSteps),
-        schedule.beta1At(appliedSteps).orElse(baseHp.beta1()),
-        schedule.beta2At(appliedSteps).orElse(baseHp.beta2()),
+        schedule.lrAt(s),
+        schedule.beta1At(s).orElse(baseHp.beta1()),
+        schedule.beta2At(s).orElse(baseHp.beta2()),
         baseHp.eps(),
         baseHp.weightDecay(),
         baseHp.adamWMode(),
@@ -294,6 +311,107 @@ public final class Engine implements AutoCloseable {
       comm.allReduce(d).await();
       return d.item_double() / comm.worldSize();
     }
+  }
+
+  /**
+   * Saves a checkpoint under {@code dir/tag/} (tag null: {@code global_step<N>}) and points {@code
+   * dir/latest} at it; see {@link CheckpointSaver} for the layout and the crash-safety protocol.
+   * Every rank calls it at the same point, at a gradient accumulation boundary.
+   *
+   * @param clientState the user's JSON-serialisable map, returned by {@link #loadCheckpoint}
+   * @return the tag directory
+   */
+  public Path saveCheckpoint(Path dir, String tag, Map<String, Object> clientState) {
+    return saveCheckpoint(dir, tag, clientState, null, SaveFaults.NONE);
+  }
+
+  /**
+   * {@link #saveCheckpoint(Path, String, Map)} with the data loader's position, returned on load so
+   * a resumed run skips the batches already consumed, and a fault-injection point for crash tests
+   * ({@link SaveFaults#NONE} otherwise).
+   */
+  public Path saveCheckpoint(
+      Path dir,
+      String tag,
+      Map<String, Object> clientState,
+      SamplerPosition sampler,
+      SaveFaults faults) {
+    if (microSteps % config.gradientAccumulationSteps() != 0) {
+      throw new IllegalStateException(
+          "saveCheckpoint called after micro-step "
+              + microSteps
+              + ", inside a gradient accumulation window of "
+              + config.gradientAccumulationSteps()
+              + "; the accumulated gradients are not saved, so save right after the step() that"
+              + " ends the window");
+    }
+    return new CheckpointSaver(snapshot(), faults).save(dir, tag, clientState, sampler);
+  }
+
+  /**
+   * Loads the checkpoint {@code dir/tag} (tag null: the one {@code dir/latest} names), saved at any
+   * world size and any stage 0-2. Every rank calls it at the same point.
+   *
+   * @param loadOptimizerStates restore the fp32 masters, Adam moments, Adam's step count and the
+   *     loss scaler; if false the masters are re-derived from the saved model weights with zero
+   *     moments
+   * @param loadLrSchedulerStates continue the LR schedule where it was; if false it restarts
+   * @param loadModuleOnly load only the model weights (masters re-derived, moments zeroed), leaving
+   *     every counter and the schedule as they are
+   * @return the tag, the client state and the saved data position
+   */
+  public LoadedCheckpoint loadCheckpoint(
+      Path dir,
+      String tag,
+      boolean loadOptimizerStates,
+      boolean loadLrSchedulerStates,
+      boolean loadModuleOnly) {
+    CheckpointManifest m =
+        new CheckpointLoader(snapshot()).load(dir, tag, loadOptimizerStates, loadModuleOnly);
+    if (!loadModuleOnly) {
+      CheckpointManifest.Steps s = m.steps();
+      int gas = config.gradientAccumulationSteps();
+      microSteps = (s.microSteps() + gas - 1) / gas * gas;
+      globalSteps = s.globalSteps();
+      appliedSteps = s.appliedSteps();
+      skippedSteps = s.skippedSteps();
+      adamStepOrigin = loadOptimizerStates ? appliedSteps - s.optimizerSteps() : appliedSteps;
+      scheduleOrigin = loadLrSchedulerStates ? appliedSteps - s.schedulerSteps() : appliedSteps;
+      boolean samePrecision = m.dtype().equalsIgnoreCase(config.precision().name());
+      if (loadOptimizerStates && samePrecision) {
+        CheckpointManifest.ScalerState l = m.lossScaler();
+        scaler.restore(
+            new LossScaler.State(l.scale(), l.curIter(), l.lastOverflowIter(), l.curHysteresis()));
+      }
+    }
+    return new LoadedCheckpoint(
+        m.tag(),
+        dir.resolve(m.tag()),
+        m.clientState(),
+        m.sampler(),
+        m.steps().globalSteps(),
+        m.worldSize());
+  }
+
+  private EngineSnapshot snapshot() {
+    LossScaler.State l = scaler.state();
+    return new EngineSnapshot(
+        zero instanceof ZeroOptimizer z ? z : null, // stage 3 is refused by refuseUnsupported
+        comm,
+        config,
+        new CheckpointManifest.Steps(
+            globalSteps,
+            microSteps,
+            appliedSteps,
+            skippedSteps,
+            appliedSteps - adamStepOrigin,
+            appliedSteps - scheduleOrigin),
+        new CheckpointManifest.ScalerState(
+            l.scale(), l.curIter(), l.lastOverflowIter(), l.curHysteresis()),
+        new CheckpointManifest.SchedulerState(
+            config.scheduler() == null ? null : config.scheduler().type(),
+            appliedSteps - scheduleOrigin,
+            getLr()));
   }
 
   @Override

@@ -341,6 +341,36 @@ public final class ZeroOptimizer implements ZeroRuntime {
         shard.master(), comm, options.allgatherBucketNumel(), options.allgatherPartitions());
   }
 
+  /**
+   * Checkpoint support: rewrites the working parameters from the fp32 master shards, exactly as
+   * after an update, once a load has replaced the masters. Collective at stages 1 and 2 (every rank
+   * calls it); at stage 0 in fp32 the master is the working copy and nothing moves.
+   */
+  public void refreshWorkingFromMaster() {
+    writeBack();
+  }
+
+  /**
+   * Checkpoint support: re-derives this rank's fp32 master shard from the working parameters, once
+   * a load has replaced only the model's weights (DeepSpeed's {@code refresh_fp32_params}). Local:
+   * every rank already holds the full working parameters at stages 0 to 2.
+   */
+  public void refreshMasterFromWorking() {
+    if (options.stage() == 0) {
+      if (!shard.masterIsWorkingCopy()) {
+        shard.master().copy_(working.flat());
+      }
+      return;
+    }
+    for (ShardLayout.Bucket b : layout.buckets()) {
+      long chunk = b.chunk(layout.worldSize());
+      shard
+          .master()
+          .narrow(0, b.shardOffset(), chunk)
+          .copy_(working.flat().narrow(0, layout.chunkStart(b, comm.rank()), chunk));
+    }
+  }
+
   /** Bytes of model state held by this rank, and where they live. */
   @Override
   public MemoryBreakdown memory() {

@@ -5,6 +5,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import org.zero4j.engine.checkpoint.CheckpointDir;
+import org.zero4j.engine.checkpoint.CheckpointManifest;
 import org.zero4j.engine.config.EngineConfig;
 import org.zero4j.engine.demo.DemoTraining;
 import org.zero4j.engine.launch.LaunchOptions;
@@ -12,7 +14,8 @@ import org.zero4j.engine.launch.Launcher;
 
 /**
  * {@code zero4j demo [--config FILE] [--nproc N] [--steps S] [--save-dir D] [--resume D]}: trains
- * the demo GPT on N local ranks (default 2) through the launcher.
+ * the demo GPT on N local ranks (default 2) through the launcher. {@code --resume D} continues from
+ * the latest checkpoint in D for S more steps; {@code --save-dir D} saves one at the end.
  */
 final class DemoCommand implements Subcommand {
 
@@ -32,6 +35,8 @@ final class DemoCommand implements Subcommand {
     String config = null;
     int nproc = 2;
     int steps = 200;
+    Path saveDir = null;
+    Path resume = null;
     for (int i = 0; i < args.size(); i++) {
       String a = args.get(i);
       switch (a) {
@@ -42,11 +47,8 @@ final class DemoCommand implements Subcommand {
         case "--config" -> config = value(args, ++i, a);
         case "--nproc" -> nproc = positive(value(args, ++i, a), a);
         case "--steps" -> steps = positive(value(args, ++i, a), a);
-        case "--save-dir", "--resume" ->
-            throw new IllegalArgumentException(
-                a
-                    + " is not supported yet: checkpointing arrives with the checkpoint issue;"
-                    + " run the demo without it");
+        case "--save-dir" -> saveDir = Path.of(value(args, ++i, a)).toAbsolutePath();
+        case "--resume" -> resume = Path.of(value(args, ++i, a)).toAbsolutePath();
         default -> throw new IllegalArgumentException("unknown argument '" + a + "'\n" + USAGE);
       }
     }
@@ -59,6 +61,14 @@ final class DemoCommand implements Subcommand {
       // Fail once here, with the config's own message, rather than once per rank.
       EngineConfig.load(file, nproc, DemoTraining.autos(steps));
       rankArgs.addAll(List.of("--config", file.toString()));
+    }
+    if (resume != null) {
+      // Fail once here, naming the missing or corrupt file, rather than once per rank.
+      CheckpointManifest.read(CheckpointDir.resolve(resume, null));
+      rankArgs.addAll(List.of("--resume", resume.toString()));
+    }
+    if (saveDir != null) {
+      rankArgs.addAll(List.of("--save-dir", saveDir.toString()));
     }
     List<String> launch = new ArrayList<>(List.of("--nproc", Integer.toString(nproc), "--"));
     launch.add(DemoTraining.class.getName());

@@ -42,6 +42,10 @@ public final class Zero4jCli {
         "train the demo GPT on N local ranks from a DeepSpeed config (default: 2 ranks, ZeRO-2)",
         new DemoCommand(out, err));
     register(
+        "to-fp32",
+        "CKPT_DIR OUT.safetensors [--tag T]: consolidate a checkpoint's fp32 weights, streaming",
+        new ToFp32Command(out));
+    register(
         "report",
         "show which kernels this build has and which one this machine uses",
         new ReportCommand(out));
@@ -98,7 +102,7 @@ public final class Zero4jCli {
     to.println(
         "  bench"
             + " ".repeat(Math.max(2, width - 3))
-            + "step|adam|comm|offload: benchmarks with their baselines (bin/zero4j runs the benchmarks module)");
+            + "step|adam|comm|offload|ckpt: benchmarks with their baselines (bin/zero4j runs the benchmarks module)");
     return code;
   }
 
