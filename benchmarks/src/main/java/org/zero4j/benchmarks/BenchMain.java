@@ -14,6 +14,8 @@ import java.util.Arrays;
  *       all-gather.
  *   <li>{@code offload}: {@link OffloadBench}, swap I/O against {@code dd} with {@code O_DIRECT}
  *       and the NVMe-offloaded optimizer step against the disk roofline.
+ *   <li>{@code infinity}: {@link InfinityBench}, one stage-3 training step of a model whose state
+ *       exceeds RAM, parameters and optimizer state on NVMe.
  *   <li>{@code ckpt}: {@link CheckpointBench}, checkpoint save and load against the disk's
  *       sequential bandwidth, and the peak RSS of {@code to-fp32}.
  * </ul>
@@ -30,9 +32,10 @@ public final class BenchMain {
       case "adam" -> AdamBenchReport.run(rest);
       case "comm" -> CollectivesBench.main(rest);
       case "offload" -> OffloadBench.main(rest);
+      case "infinity" -> InfinityBench.main(rest);
       case "ckpt" -> CheckpointBench.main(rest);
       default -> {
-        System.err.println("usage: zero4j bench step|adam|comm|offload|ckpt [ARGS...]");
+        System.err.println("usage: zero4j bench step|adam|comm|offload|infinity|ckpt [ARGS...]");
         System.err.println("  step [--world 2] [--rounds 5] [--steps 6] [--layers 4] [--embd 128]");
         System.err.println("       [--precision fp32|bf16] [--overlap true|false] [--bucket 5e5]");
         System.err.println("  adam [--short]   fused CPU Adam vs libtorch Adam and the roofline");
@@ -41,6 +44,9 @@ public final class BenchMain {
         System.err.println(
             "  offload [--dir D] [--mib 1024] [--params 3.2e7]   swap I/O vs dd O_DIRECT, NVMe"
                 + " step vs the disk roofline");
+        System.err.println(
+            "  infinity [--params 2.2e9] [--hidden 8192] [--ranks 1] [--dir D]   one stage-3"
+                + " step with param and optimizer state on NVMe");
         System.err.println(
             "  ckpt [--gb 2.2] [--rounds 3] [--dir D]   checkpoint save/load vs disk bandwidth, to-fp32 RSS");
         System.exit(name.isEmpty() || name.equals("--help") ? 0 : 2);

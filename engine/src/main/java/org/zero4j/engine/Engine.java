@@ -28,6 +28,7 @@ import org.zero4j.zero.ZeroRuntime;
 import org.zero4j.zero.comm.Collectives;
 import org.zero4j.zero.comm.CommStats;
 import org.zero4j.zero.precision.LossScaler;
+import org.zero4j.zero.stage3.ParamOffload;
 import org.zero4j.zero.stage3.ShardedUnit;
 import org.zero4j.zero.stage3.Stage3Optimizer;
 import org.zero4j.zero.stage3.Stage3Options;
@@ -91,7 +92,9 @@ public final class Engine implements AutoCloseable {
                     z.ignoreUnusedParameters(),
                     z.stage3()),
                 comm,
-                adam)
+                adam,
+                OptimizerOffload.of(z.offloadOptimizer(), config.aio(), z.subGroupSize()),
+                ParamOffload.of(z.offloadParam(), config.aio()))
             : new ZeroOptimizer(
                 params,
                 new ZeroOptimizer.Options(

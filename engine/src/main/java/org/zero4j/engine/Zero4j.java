@@ -17,6 +17,7 @@ import org.zero4j.kernels.adam.AdamHyperparams;
 import org.zero4j.kernels.adam.CpuAdam;
 import org.zero4j.kernels.adam.FlatAdam;
 import org.zero4j.kernels.adam.TorchAdam;
+import org.zero4j.offload.OffloadDevice;
 import org.zero4j.zero.NamedParameter;
 import org.zero4j.zero.comm.Collectives;
 import org.zero4j.zero.comm.CommSpec;
@@ -166,15 +167,41 @@ public final class Zero4j {
       }
     }
 
+    // Note [cpuadam_cores_perc]: with optimizer offload the CPU Adam kernel gets
+    // max(1, round(cpuadam_cores_perc x intra-op threads)) threads. It bounds zero4j's own kernel
+    // only, so a non-default value with another kernel (torch_adam, Setup.adam) or without offload
+    // is refused instead of ignored.
     private FlatAdam kernelFor(EngineConfig config) {
+      var off = config.zero().offloadOptimizer();
+      boolean offloaded = off != null && off.device() != OffloadDevice.NONE;
+      boolean coresSet = off != null && off.cpuadamCoresPerc() != DEFAULT_CORES_PERC;
+      boolean torchAdam = config.optimizer() != null && config.optimizer().torchAdam();
+      if (coresSet && (adam != null || torchAdam || !offloaded)) {
+        throw new IllegalArgumentException(
+            "zero_optimization.offload_optimizer.cpuadam_cores_perc="
+                + off.cpuadamCoresPerc()
+                + " bounds the threads of zero4j's CPU Adam kernel under optimizer offload, but "
+                + (!offloaded
+                    ? "offload_optimizer.device is none"
+                    : torchAdam
+                        ? "optimizer.params.torch_adam selects libtorch's Adam"
+                        : "the program passed its own kernel through Setup.adam")
+                + "; remove the key, or use the default kernel with offload");
+      }
       if (adam != null) {
         return adam;
       }
-      if (config.optimizer() != null && config.optimizer().torchAdam()) {
+      if (torchAdam) {
         return new TorchAdam();
       }
-      return new CpuAdam(Math.max(1, torch.get_num_threads()));
+      int threads = Math.max(1, torch.get_num_threads());
+      if (offloaded) {
+        threads = (int) Math.max(1, Math.round(off.cpuadamCoresPerc() * threads));
+      }
+      return new CpuAdam(threads);
     }
+
+    private static final double DEFAULT_CORES_PERC = 0.8;
 
     private AdamHyperparams optimizerFor(EngineConfig config) {
       if (config.optimizer() != null && clientOptimizer != null) {

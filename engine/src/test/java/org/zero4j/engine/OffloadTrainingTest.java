@@ -197,18 +197,34 @@ class OffloadTrainingTest {
   }
 
   @Test
-  void stageZeroOffloadAndParamOffloadAreRefused() {
+  void stageZeroOffloadParamOffloadBelowStage3AndUnpinnedMemoryAreRefused() {
     String cpu = "\"offload_optimizer\": {\"device\": \"cpu\"}";
     String m =
         assertThrows(
                 IllegalArgumentException.class, () -> RankRuns.train(1, config(0, cpu), 1, null))
             .getMessage();
-    assertTrue(m.contains("needs ZeRO stage 1 or 2"), m);
+    assertTrue(m.contains("needs ZeRO stage 1, 2 or 3"), m);
     String param = "\"offload_param\": {\"device\": \"cpu\"}";
     m =
         assertThrows(
                 IllegalArgumentException.class, () -> RankRuns.train(1, config(2, param), 1, null))
             .getMessage();
-    assertTrue(m.contains("offload_param.device=cpu is not supported yet"), m);
+    assertTrue(m.contains("offload_param.device=cpu needs ZeRO stage 3"), m);
+    String unpinned = "\"offload_optimizer\": {\"device\": \"cpu\", \"pin_memory\": false}";
+    m =
+        assertThrows(
+                IllegalArgumentException.class,
+                () -> RankRuns.train(1, config(2, unpinned), 1, null))
+            .getMessage();
+    assertTrue(m.contains("offload_optimizer.pin_memory=false has no meaning"), m);
+    String cores = "\"offload_optimizer\": {\"device\": \"none\", \"cpuadam_cores_perc\": 0.5}";
+    m =
+        assertThrows(
+                IllegalArgumentException.class, () -> RankRuns.train(1, config(2, cores), 1, null))
+            .getMessage();
+    assertTrue(m.contains("cpuadam_cores_perc=0.5 bounds the threads"), m);
+    // with offload the value is taken: training runs
+    String used = "\"offload_optimizer\": {\"device\": \"cpu\", \"cpuadam_cores_perc\": 0.5}";
+    assertEquals(1, RankRuns.train(1, config(2, used), 1, null).size());
   }
 }

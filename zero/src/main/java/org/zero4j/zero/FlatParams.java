@@ -5,7 +5,6 @@ import java.util.Deque;
 import java.util.List;
 import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.global.torch;
 import org.zero4j.zero.comm.Collectives;
 import org.zero4j.zero.comm.Pending;
 
@@ -27,7 +26,7 @@ public final class FlatParams implements AutoCloseable {
   public FlatParams(List<NamedParameter> params, ShardLayout layout, Precision precision) {
     this.layout = layout;
     this.precision = precision;
-    this.flat = torch.zeros(layout.flatNumel()).to(precision.scalarType());
+    this.flat = precision.zeros(layout.flatNumel());
     for (ShardLayout.Slot slot : layout.slots()) {
       NamedParameter p = params.get(slot.param());
       Tensor t = p.tensor();

@@ -3,7 +3,6 @@ package org.zero4j.zero;
 import java.util.ArrayList;
 import java.util.List;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.global.torch;
 import org.zero4j.zero.comm.Collectives;
 import org.zero4j.zero.comm.Pending;
 
@@ -49,7 +48,7 @@ final class GradBuffer implements GradientReducer {
     this.wire = wire;
     this.partitioned = partitioned;
     this.reduceScatter = reduceScatter;
-    this.flat = torch.zeros(layout.flatNumel()).to(working.scalarType());
+    this.flat = working.zeros(layout.flatNumel());
     for (ShardLayout.Slot slot : layout.slots()) {
       views.add(FlatParams.slice(flat, slot, params.get(slot.param()).tensor()));
     }
@@ -78,7 +77,7 @@ final class GradBuffer implements GradientReducer {
   public Tensor reduced() {
     int world = comm.worldSize();
     if (partitioned) {
-      shard = torch.empty(layout.shardNumel()).to(working.scalarType());
+      shard = working.empty(layout.shardNumel());
     }
     List<Pending> pending = new ArrayList<>();
     List<Runnable> after = new ArrayList<>();
@@ -101,7 +100,7 @@ final class GradBuffer implements GradientReducer {
             });
       } else {
         Tensor out = shard.narrow(0, b.shardOffset(), chunk);
-        Tensor outWire = wire == working ? out : torch.empty(chunk).to(wire.scalarType());
+        Tensor outWire = wire == working ? out : wire.empty(chunk);
         pending.add(comm.reduceScatterInPlace(outWire, onWire)); // the bucket is scratch
         after.add(
             () -> {

@@ -7,7 +7,6 @@ import java.util.List;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorBase;
 import org.bytedeco.pytorch.VoidTensorHook;
-import org.bytedeco.pytorch.global.torch;
 import org.zero4j.zero.comm.Collectives;
 import org.zero4j.zero.comm.Pending;
 
@@ -73,7 +72,7 @@ final class GradStream implements GradientReducer {
     this.overlapComm = overlapComm;
     this.ignoreUnused = ignoreUnused;
     this.gotGrad = new boolean[params.size()];
-    this.shardGrad = torch.zeros(layout.shardNumel()).to(working.scalarType());
+    this.shardGrad = working.zeros(layout.shardNumel());
     int buckets = layout.buckets().size();
     this.staging = new Tensor[buckets];
     this.arrived = new int[buckets];
@@ -128,7 +127,7 @@ final class GradStream implements GradientReducer {
 
   private Tensor stagingFor(ShardLayout.Bucket b) {
     if (staging[b.index()] == null) {
-      staging[b.index()] = torch.zeros(b.paddedNumel()).to(wire.scalarType());
+      staging[b.index()] = wire.zeros(b.paddedNumel());
     }
     return staging[b.index()];
   }
@@ -147,7 +146,7 @@ final class GradStream implements GradientReducer {
     Tensor out;
     Pending pending;
     if (reduceScatter) {
-      out = torch.empty(b.chunk(comm.worldSize())).to(wire.scalarType());
+      out = wire.empty(b.chunk(comm.worldSize()));
       pending = comm.reduceScatterInPlace(out, in); // staging is scratch
     } else {
       out = null;

@@ -6,10 +6,11 @@ import org.zero4j.kernels.adam.AdamHyperparams;
 import org.zero4j.kernels.adam.FlatAdam;
 
 /**
- * The fp32 master weights and Adam moments of the part of the model this rank updates: the whole
- * flat buffer at stage 0, one shard at stages 1 and 2.
+ * The fp32 master weights and Adam moments of the part of the model this rank updates, in memory:
+ * the whole flat buffer at stage 0, one shard at stages 1-3 (in host memory with {@code
+ * offload_optimizer.device = cpu}).
  */
-final class OptimizerShard implements AutoCloseable {
+final class OptimizerShard implements OptimizerState {
 
   private final Tensor master;
   private final boolean masterIsWorkingCopy;
@@ -35,14 +36,14 @@ final class OptimizerShard implements AutoCloseable {
     return new OptimizerShard(working.flat().to(torch.ScalarType.Float), false);
   }
 
-  /** Stages 1 and 2: an fp32 copy of chunk {@code rank} of every bucket. */
-  static OptimizerShard partition(FlatParams working, ShardLayout layout, int rank) {
-    Tensor master = torch.zeros(layout.shardNumel());
-    for (ShardLayout.Bucket b : layout.buckets()) {
-      long chunk = b.chunk(layout.worldSize());
-      master
-          .narrow(0, b.shardOffset(), chunk)
-          .copy_(working.flat().narrow(0, layout.chunkStart(b, rank), chunk));
+  /** A master of {@code numel} fp32 elements filled by {@code source}, in one piece. */
+  static OptimizerShard filled(long numel, MasterSource source) {
+    Tensor master = torch.zeros(numel);
+    try {
+      source.fill(0, master);
+    } catch (RuntimeException e) {
+      master.close();
+      throw e;
     }
     return new OptimizerShard(master, false);
   }
@@ -64,8 +65,56 @@ final class OptimizerShard implements AutoCloseable {
     return inHostMemory;
   }
 
-  void update(FlatAdam adam, Tensor grad32, AdamHyperparams hp, long step) {
-    adam.step(master, expAvg, expAvgSq, grad32, hp, step);
+  @Override
+  public long numel() {
+    return master.numel();
+  }
+
+  @Override
+  @SuppressWarnings("try")
+  public void update(FlatAdam adam, Gradient grad, AdamHyperparams hp, long step, Updated updated) {
+    try (Tensor g = grad.fp32(0, master.numel())) {
+      adam.step(master, expAvg, expAvgSq, g, hp, step);
+    }
+    updated.accept(0, master);
+  }
+
+  @Override
+  public void read(AdamState which, long from, Tensor dst) {
+    try (Tensor src = tensor(which).narrow(0, from, dst.numel())) {
+      dst.copy_(src);
+    }
+  }
+
+  @Override
+  public void write(AdamState which, long from, Tensor src) {
+    try (Tensor dst = tensor(which).narrow(0, from, src.numel())) {
+      dst.copy_(src);
+    }
+  }
+
+  @Override
+  public Tensor tensor(AdamState which) {
+    return switch (which) {
+      case MASTER -> master;
+      case EXP_AVG -> expAvg;
+      case EXP_AVG_SQ -> expAvgSq;
+    };
+  }
+
+  @Override
+  public boolean swapped() {
+    return false;
+  }
+
+  @Override
+  public long hostBytes() {
+    return inHostMemory ? masterBytes() + momentBytes() : 0;
+  }
+
+  @Override
+  public long nvmeBytes() {
+    return 0;
   }
 
   Tensor master() {
@@ -84,11 +133,13 @@ final class OptimizerShard implements AutoCloseable {
     return masterIsWorkingCopy;
   }
 
-  long masterBytes() {
+  @Override
+  public long masterBytes() {
     return masterIsWorkingCopy ? 0 : master.nbytes();
   }
 
-  long momentBytes() {
+  @Override
+  public long momentBytes() {
     return expAvg.nbytes() + expAvgSq.nbytes();
   }
 

@@ -1,5 +1,9 @@
 package org.zero4j.zero;
 
+import org.bytedeco.pytorch.MemoryFormatOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
@@ -24,6 +28,21 @@ public enum Precision {
   /** The libtorch scalar type. */
   public ScalarType scalarType() {
     return scalarType;
+  }
+
+  // Note [allocate in the dtype]: torch.zeros(n).to(dtype) makes an fp32 temporary whose Java
+  // handle is never closed, so its native memory lives until a garbage collection (which native
+  // memory does not trigger): twice a 16-bit buffer, per call. These allocate the dtype directly.
+
+  /** A new 1-D tensor of {@code numel} zeros of this dtype. */
+  public Tensor zeros(long numel) {
+    return torch.zeros(new long[] {numel}, new TensorOptions(scalarType));
+  }
+
+  /** A new uninitialised 1-D tensor of {@code numel} elements of this dtype. */
+  public Tensor empty(long numel) {
+    return torch.empty(
+        new long[] {numel}, new TensorOptions(scalarType), new MemoryFormatOptional());
   }
 
   /** Bytes per element. */

@@ -36,7 +36,7 @@ import org.zero4j.offload.swap.SwapOp;
  * pwrite}, never mapped, so its pages stay in the kernel's page cache (reclaimable, not part of
  * this process's resident set) and are flushed ({@code fdatasync}) once per step.
  */
-final class SwappedOptimizerShard implements AutoCloseable {
+final class SwappedOptimizerShard implements OptimizerState {
 
   private static final int TENSORS = 3;
 
@@ -48,11 +48,6 @@ final class SwappedOptimizerShard implements AutoCloseable {
   private final int slots;
   private final boolean pipelineRead;
   private final boolean pipelineWrite;
-
-  /** Sink for each updated sub-group's master values: shard offset and fp32 values. */
-  interface Updated {
-    void accept(long shardOffset, Tensor master);
-  }
 
   private SwappedOptimizerShard(long numel, OptimizerOffload offload, SwapDirectory dir, int rank) {
     this.numel = numel;
@@ -84,13 +79,11 @@ final class SwappedOptimizerShard implements AutoCloseable {
   }
 
   /**
-   * Creates the swap file for chunk {@code rank} of every bucket, writes the master weights (fp32
-   * copies of the working parameters) and, unless {@code fast_init}, zeroed moments.
+   * Creates {@code rank}'s swap file, writes the master weights from {@code source} and, unless
+   * {@code fast_init}, zeroed moments.
    */
-  @SuppressWarnings("try")
   static SwappedOptimizerShard create(
-      FlatParams working, ShardLayout layout, int rank, OptimizerOffload offload) {
-    long numel = layout.shardNumel();
+      long numel, MasterSource source, int rank, OptimizerOffload offload) {
     SwapDirectory dir =
         SwapDirectory.open(
             "zero_optimization.offload_optimizer.nvme_path",
@@ -99,7 +92,7 @@ final class SwappedOptimizerShard implements AutoCloseable {
             offload.freeSpace());
     SwappedOptimizerShard s = new SwappedOptimizerShard(numel, offload, dir, rank);
     try {
-      s.initialize(working, layout, rank, !offload.config().fastInit());
+      s.initialize(source, !offload.config().fastInit());
       return s;
     } catch (RuntimeException e) {
       s.close();
@@ -107,24 +100,13 @@ final class SwappedOptimizerShard implements AutoCloseable {
     }
   }
 
-  private void initialize(FlatParams working, ShardLayout layout, int rank, boolean zeroMoments) {
+  private void initialize(MasterSource source, boolean zeroMoments) {
     SwapBuffer buf = pool.acquire();
     try {
-      for (long start = 0; start < numel; start += subGroup) {
-        final long s = start;
+      for (long s = 0; s < numel; s += subGroup) {
         long n = Math.min(subGroup, numel - s);
         try (Tensor dst = buf.floats(n)) {
-          ShardSpan.forEach(
-              layout,
-              rank,
-              s,
-              n,
-              (shardOff, flatOff, len) -> {
-                try (Tensor d = dst.narrow(0, shardOff - s, len);
-                    Tensor src = working.flat().narrow(0, flatOff, len)) {
-                  d.copy_(src);
-                }
-              });
+          source.fill(s, dst);
         }
         swapper.write(file, offset(s, n, AdamState.MASTER), buf.bytes(n)).await();
       }
@@ -199,8 +181,9 @@ final class SwappedOptimizerShard implements AutoCloseable {
    * One Adam step over the whole shard, sub-group by sub-group (see Note [swap pipeline]), handing
    * each updated master sub-group to {@code updated} before its write-back starts.
    */
+  @Override
   @SuppressWarnings("try")
-  void update(FlatAdam adam, Tensor grad32, AdamHyperparams hp, long step, Updated updated) {
+  public void update(FlatAdam adam, Gradient grad, AdamHyperparams hp, long step, Updated updated) {
     int groups = (int) ((numel + subGroup - 1) / subGroup);
     int used = Math.min(slots, groups);
     List<Slot> ring = new ArrayList<>();
@@ -223,7 +206,7 @@ final class SwappedOptimizerShard implements AutoCloseable {
         try (Tensor p = slot.bufs[0].floats(n);
             Tensor m = slot.bufs[1].floats(n);
             Tensor v = slot.bufs[2].floats(n);
-            Tensor gr = grad32.narrow(0, s, n)) {
+            Tensor gr = grad.fp32(s, n)) {
           adam.step(p, m, v, gr, hp, step);
           updated.accept(s, p);
         }
@@ -272,13 +255,13 @@ final class SwappedOptimizerShard implements AutoCloseable {
     return failure;
   }
 
-  /** Reads {@code dst.numel()} elements of {@code which} starting at shard offset {@code from}. */
-  void read(AdamState which, long from, Tensor dst) {
+  @Override
+  public void read(AdamState which, long from, Tensor dst) {
     transfer(which, from, dst, false);
   }
 
-  /** Writes {@code src} over elements of {@code which} starting at shard offset {@code from}. */
-  void write(AdamState which, long from, Tensor src) {
+  @Override
+  public void write(AdamState which, long from, Tensor src) {
     transfer(which, from, src, true);
     file.flush();
   }
@@ -310,25 +293,41 @@ final class SwappedOptimizerShard implements AutoCloseable {
     awaitAll(ops);
   }
 
-  long numel() {
+  @Override
+  public long numel() {
     return numel;
   }
 
-  /** Bytes in the swap file. */
-  long nvmeBytes() {
+  @Override
+  public Tensor tensor(AdamState which) {
+    throw new IllegalStateException(
+        which
+            + " is not in memory: offload_optimizer.device is nvme and the state lives in a swap"
+            + " file; read or write it in ranges");
+  }
+
+  @Override
+  public boolean swapped() {
+    return true;
+  }
+
+  @Override
+  public long nvmeBytes() {
     return file.size();
   }
 
-  /** Host bytes of the staging pool. */
-  long hostBytes() {
+  @Override
+  public long hostBytes() {
     return pool.bytes();
   }
 
-  long masterBytes() {
+  @Override
+  public long masterBytes() {
     return numel * Float.BYTES;
   }
 
-  long momentBytes() {
+  @Override
+  public long momentBytes() {
     return 2 * numel * Float.BYTES;
   }
 

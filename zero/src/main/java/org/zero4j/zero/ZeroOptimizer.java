@@ -83,8 +83,9 @@ public final class ZeroOptimizer implements ZeroRuntime {
   private final List<NamedParameter> params;
   private final ShardLayout layout;
   private final FlatParams working;
-  private final OptimizerShard shard;
-  private final SwappedOptimizerShard swapped;
+  private final OptimizerState state;
+  private final OptimizerShard shard; // state when it is in memory, else null
+  private final boolean swapped;
   private final OptimizerOffload offload;
   private final GradientReducer grads;
 
@@ -133,19 +134,12 @@ public final class ZeroOptimizer implements ZeroRuntime {
     this.layout = ShardLayout.build(numels, comm.worldSize(), options.reduceBucketNumel());
     this.working = new FlatParams(this.params, layout, options.working());
     boolean partitioned = options.stage() >= 1;
-    OffloadDevice device = offload.device();
-    this.swapped =
-        device == OffloadDevice.NVME
-            ? SwappedOptimizerShard.create(working, layout, comm.rank(), offload)
-            : null;
-    if (device == OffloadDevice.NVME) {
-      this.shard = null;
-    } else if (partitioned) {
-      OptimizerShard s = OptimizerShard.partition(working, layout, comm.rank());
-      this.shard = device == OffloadDevice.CPU ? s.inHostMemory() : s;
-    } else {
-      this.shard = OptimizerShard.whole(working);
-    }
+    this.state =
+        partitioned
+            ? OptimizerState.create(layout.shardNumel(), this::ownChunks, offload, comm.rank())
+            : OptimizerShard.whole(working);
+    this.swapped = state.swapped();
+    this.shard = swapped ? null : (OptimizerShard) state;
     this.grads =
         options.stage() == 2
             ? new GradStream(
@@ -189,7 +183,7 @@ public final class ZeroOptimizer implements ZeroRuntime {
    */
   @Override
   public StepResult step(AdamHyperparams hp, long adamStep, double lossScale, double clipNorm) {
-    try (Tensor grad32 = swapped != null ? averagedInPlace(lossScale) : averagedFp32(lossScale)) {
+    try (Tensor grad32 = swapped ? averagedInPlace(lossScale) : averagedFp32(lossScale)) {
       double norm = globalNorm(grad32);
       if (!Double.isFinite(norm)) {
         return new StepResult(true, norm, 1.0);
@@ -202,10 +196,10 @@ public final class ZeroOptimizer implements ZeroRuntime {
           grad32.mul_(new Scalar(coef));
         }
       }
-      if (swapped != null) {
+      if (swapped) {
         updateSwapped(grad32, hp, adamStep);
       } else {
-        shard.update(adam, grad32, hp, adamStep);
+        state.update(adam, (from, n) -> grad32.narrow(0, from, n), hp, adamStep, (f, m) -> {});
         writeBack();
       }
       return new StepResult(false, norm, coef);
@@ -238,12 +232,28 @@ public final class ZeroOptimizer implements ZeroRuntime {
   private void updateSwapped(Tensor grad32, AdamHyperparams hp, long adamStep) {
     RuntimeException failure = null;
     try {
-      swapped.update(adam, grad32, hp, adamStep, this::intoWorkingCopy);
+      state.update(
+          adam, (from, n) -> grad32.narrow(0, from, n), hp, adamStep, this::intoWorkingCopy);
     } catch (RuntimeException e) {
       failure = e;
     }
     agreeOnSwapFailure(failure);
     working.gatherOwnChunks(comm, options.allgatherBucketNumel(), options.allgatherPartitions());
+  }
+
+  // The initial master values of shard elements [from, from + dst.numel()): this rank's chunks.
+  private void ownChunks(long from, Tensor dst) {
+    ShardSpan.forEach(
+        layout,
+        comm.rank(),
+        from,
+        dst.numel(),
+        (off, flatOff, len) -> {
+          try (Tensor d = dst.narrow(0, off - from, len);
+              Tensor src = working.flat().narrow(0, flatOff, len)) {
+            d.copy_(src);
+          }
+        });
   }
 
   private void intoWorkingCopy(long shardOffset, Tensor master) {
@@ -280,7 +290,7 @@ public final class ZeroOptimizer implements ZeroRuntime {
   }
 
   private double globalNorm(Tensor grad32) {
-    double sumSq = swapped != null ? chunkedSumOfSquares(grad32) : sumOfSquares(grad32);
+    double sumSq = swapped ? chunkedSumOfSquares(grad32) : sumOfSquares(grad32);
     if (options.stage() >= 1 && comm.worldSize() > 1) {
       try (Tensor t = torch.full(new long[] {1}, new Scalar(sumSq))) {
         Tensor d = t.to(torch.ScalarType.Double);
@@ -340,17 +350,17 @@ public final class ZeroOptimizer implements ZeroRuntime {
    */
   @Override
   public void refreshWorkingFromMaster() {
-    if (swapped == null) {
+    if (!swapped) {
       writeBack();
       return;
     }
-    long n = swapped.numel();
+    long n = state.numel();
     long chunk = Math.max(1, Math.min(offload.subGroupSize(), n));
     try (Tensor buf = torch.empty(chunk)) {
       for (long s = 0; s < n; s += chunk) {
         long len = Math.min(chunk, n - s);
         try (Tensor part = buf.narrow(0, 0, len)) {
-          swapped.read(AdamState.MASTER, s, part);
+          state.read(AdamState.MASTER, s, part);
           intoWorkingCopy(s, part);
         }
       }
@@ -437,31 +447,18 @@ public final class ZeroOptimizer implements ZeroRuntime {
     long params = working.bytes();
     long g = grads.bytes();
     long rss = ResidentMemory.current();
-    if (swapped != null) {
-      return new MemoryBreakdown(
-          params,
-          g,
-          swapped.masterBytes(),
-          swapped.momentBytes(),
-          0,
-          0,
-          params + g,
-          swapped.hostBytes(),
-          swapped.nvmeBytes(),
-          rss);
-    }
-    long state = shard.masterBytes() + shard.momentBytes();
-    boolean host = shard.isInHostMemory();
+    long resident =
+        swapped || shard.isInHostMemory() ? 0 : shard.masterBytes() + shard.momentBytes();
     return new MemoryBreakdown(
         params,
         g,
-        shard.masterBytes(),
-        shard.momentBytes(),
+        state.masterBytes(),
+        state.momentBytes(),
         0,
         0,
-        params + g + (host ? 0 : state),
-        host ? state : 0,
-        0,
+        params + g + resident,
+        state.hostBytes(),
+        state.nvmeBytes(),
         rss);
   }
 
@@ -473,7 +470,7 @@ public final class ZeroOptimizer implements ZeroRuntime {
   /** Elements in this rank's optimizer state tensors (see {@link #readState}). */
   @Override
   public long stateNumel() {
-    return swapped != null ? swapped.numel() : shard.master().numel();
+    return state.numel();
   }
 
   /**
@@ -483,13 +480,7 @@ public final class ZeroOptimizer implements ZeroRuntime {
    */
   @Override
   public void readState(AdamState which, long from, Tensor dst) {
-    if (swapped != null) {
-      swapped.read(which, from, dst);
-    } else {
-      try (Tensor src = stateTensor(which).narrow(0, from, dst.numel())) {
-        dst.copy_(src);
-      }
-    }
+    state.read(which, from, dst);
   }
 
   /**
@@ -499,25 +490,11 @@ public final class ZeroOptimizer implements ZeroRuntime {
    */
   @Override
   public void writeState(AdamState which, long from, Tensor src) {
-    if (swapped != null) {
-      swapped.write(which, from, src);
-    } else {
-      try (Tensor dst = stateTensor(which).narrow(0, from, src.numel())) {
-        dst.copy_(src);
-      }
-    }
-  }
-
-  private Tensor stateTensor(AdamState which) {
-    return switch (which) {
-      case MASTER -> shard.master();
-      case EXP_AVG -> shard.expAvg();
-      case EXP_AVG_SQ -> shard.expAvgSq();
-    };
+    state.write(which, from, src);
   }
 
   private void requireInMemory(String what) {
-    if (swapped != null) {
+    if (swapped) {
       throw new IllegalStateException(
           what
               + " is not in memory: offload_optimizer.device is nvme and the state lives in a"
@@ -569,11 +546,7 @@ public final class ZeroOptimizer implements ZeroRuntime {
     try {
       grads.close();
     } finally {
-      if (swapped != null) {
-        swapped.close();
-      } else {
-        shard.close();
-      }
+      state.close();
     }
   }
 }

@@ -61,7 +61,6 @@ public final class CheckpointLoader {
   /** Loads {@code tag} (null: the latest) from {@code dir}; returns its manifest. Collective. */
   public CheckpointManifest load(
       Path dir, String tag, boolean loadOptimizerStates, boolean loadModuleOnly) {
-    engine.refuseUnsupported("loading a checkpoint");
     Path tagDir = CheckpointDir.resolve(dir, tag);
     CheckpointManifest m = CheckpointManifest.read(tagDir);
     checkParameters(m, tagDir);

@@ -1,7 +1,6 @@
 package org.zero4j.engine.checkpoint;
 
 import org.zero4j.engine.config.EngineConfig;
-import org.zero4j.offload.OffloadDevice;
 import org.zero4j.zero.PartitionedState;
 import org.zero4j.zero.comm.Collectives;
 
@@ -23,22 +22,4 @@ public record EngineSnapshot(
     EngineConfig config,
     CheckpointManifest.Steps steps,
     CheckpointManifest.ScalerState scaler,
-    CheckpointManifest.SchedulerState scheduler) {
-
-  /**
-   * Refuses what checkpoints do not cover yet (parameter offload), so no save or load is silently
-   * incomplete. Every stage and every optimizer offload placement (memory, {@code cpu}, {@code
-   * nvme}) is covered through {@link PartitionedState}.
-   */
-  void refuseUnsupported(String what) {
-    var z = config.zero();
-    if (z.offloadParam() != null && z.offloadParam().device() != OffloadDevice.NONE) {
-      throw new IllegalArgumentException(
-          what
-              + " with zero_optimization.offload_param.device="
-              + z.offloadParam().device().jsonName()
-              + " is not supported yet: checkpoints cover ZeRO stages 0-3 with optimizer state in"
-              + " memory or offloaded to cpu or nvme, and parameters in memory");
-    }
-  }
-}
+    CheckpointManifest.SchedulerState scheduler) {}

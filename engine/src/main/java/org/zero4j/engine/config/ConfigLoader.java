@@ -134,29 +134,54 @@ final class ConfigLoader {
     return v == null ? null : v.intValue();
   }
 
+  // Note [pin_memory without an accelerator]: pinning page-locks host buffers for DMA to a device;
+  // zero4j computes in host memory, so offload buffers are the memory the step itself uses and
+  // there
+  // is nothing to pin. The default (true) is what zero4j does in effect; false asks for a
+  // difference that cannot exist here, so it is refused rather than silently accepted.
+  private static final String PIN_MEMORY =
+      "zero_optimization.%s.pin_memory=false has no meaning in zero4j: it runs without an"
+          + " accelerator, so offload buffers are the host memory the step computes in and there"
+          + " is nothing to pin or unpin; remove the key or set it to true";
+
   private static void flagZero(ZeroConfig zero, ConfigFindings f) {
     if (zero.stage() == 3) {
       flagStage3(zero.stage3(), f);
     }
-    // Optimizer offload is built for stages 1 and 2; stage 3 offload comes with stage 3.
     if (zero.offloadOptimizer() != null && zero.offloadOptimizer().device() != OffloadDevice.NONE) {
       String device = zero.offloadOptimizer().device().jsonName();
       if (zero.stage() == 0) {
         f.unsupportedRaw(
             "zero_optimization.offload_optimizer.device="
                 + device
-                + " needs ZeRO stage 1 or 2 (DeepSpeed offloads optimizer state only with ZeRO"
-                + " enabled); set zero_optimization.stage to 1 or 2, or remove offload_optimizer");
-      } else if (zero.stage() == 3) {
-        f.unsupported("zero_optimization.offload_optimizer.device=" + device + " at stage 3");
+                + " needs ZeRO stage 1, 2 or 3 (DeepSpeed offloads optimizer state only with ZeRO"
+                + " enabled); set zero_optimization.stage to 1, 2 or 3, or remove"
+                + " offload_optimizer");
       }
       if (zero.offloadOptimizer().superOffload()) {
         f.unsupported("zero_optimization.offload_optimizer.super_offload=true");
       }
+      if (zero.offloadOptimizer().ratio() < 1.0) {
+        f.unsupported(
+            "zero_optimization.offload_optimizer.ratio="
+                + zero.offloadOptimizer().ratio()
+                + " (partial offload)");
+      }
+      if (!zero.offloadOptimizer().pinMemory()) {
+        f.unsupportedRaw(PIN_MEMORY.formatted("offload_optimizer"));
+      }
     }
     if (zero.offloadParam() != null && zero.offloadParam().device() != OffloadDevice.NONE) {
-      f.unsupported(
-          "zero_optimization.offload_param.device=" + zero.offloadParam().device().jsonName());
+      if (zero.stage() != 3) {
+        f.unsupportedRaw(
+            "zero_optimization.offload_param.device="
+                + zero.offloadParam().device().jsonName()
+                + " needs ZeRO stage 3 (only stage 3 partitions the parameters); set"
+                + " zero_optimization.stage to 3, or remove offload_param");
+      }
+      if (!zero.offloadParam().pinMemory()) {
+        f.unsupportedRaw(PIN_MEMORY.formatted("offload_param"));
+      }
     }
     if (zero.roundRobinGradients()) {
       f.unsupported("zero_optimization.round_robin_gradients=true");

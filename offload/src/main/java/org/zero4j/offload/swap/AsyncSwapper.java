@@ -17,6 +17,12 @@ import org.zero4j.offload.AioConfig;
  * DeepSpeed's {@code aio} knobs: each operation is cut into {@code block_size} requests, {@code
  * intra_op_parallelism} threads run them, and at most {@code queue_depth} requests are in flight.
  *
+ * <p>Note [submission modes]: by default a batch of up to {@code queue_depth} requests of one
+ * operation is submitted at once, when that many queue slots are free ({@code io_submit} of a batch
+ * in DeepSpeed's aio); {@code single_submit} submits one request at a time as each slot frees. With
+ * {@code overlap_events = false} the dispatcher waits for each submitted batch (or single request)
+ * to complete before it submits the next, so submission never overlaps completion.
+ *
  * <p>Note [swapper threads]: {@link #read} and {@link #write} only enqueue; one dispatcher thread
  * cuts operations into requests in submission order and waits for a queue slot, so the caller (the
  * optimizer step) never blocks on the queue depth and can compute while I/O runs. Worker threads
@@ -145,20 +151,29 @@ public final class AsyncSwapper implements AutoCloseable {
         int total = all.remaining();
         int off = 0;
         do {
-          int len = Math.min(aio.blockSize(), total - off);
-          ByteBuffer part = all.duplicate();
-          part.position(off).limit(off + len);
-          slots.acquire();
-          Request r =
-              new Request(
-                  p.op,
-                  p.write,
-                  p.file.channel(),
-                  p.file.path().toString(),
-                  p.pos + off,
-                  part.slice());
-          workers.execute(() -> run(r));
-          off += len;
+          int left =
+              (int) Math.max(1, (total - off + (long) aio.blockSize() - 1) / aio.blockSize());
+          int batch = aio.singleSubmit() ? 1 : Math.min(aio.queueDepth(), left);
+          slots.acquire(batch);
+          for (int i = 0; i < batch; i++) {
+            int len = Math.min(aio.blockSize(), total - off);
+            ByteBuffer part = all.duplicate();
+            part.position(off).limit(off + len);
+            Request r =
+                new Request(
+                    p.op,
+                    p.write,
+                    p.file.channel(),
+                    p.file.path().toString(),
+                    p.pos + off,
+                    part.slice());
+            workers.execute(() -> run(r));
+            off += len;
+          }
+          if (!aio.overlapEvents()) {
+            slots.acquire(batch); // the batch has completed
+            slots.release(batch);
+          }
         } while (off < total);
       }
     } catch (InterruptedException e) {

@@ -12,17 +12,25 @@ import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.zero4j.offload.AioConfig;
 
-/** Round trips through the swapper against the bytes written, and a full disk. */
+/**
+ * Round trips through the swapper against the bytes written, in every submission mode, and a full
+ * disk.
+ */
 class AsyncSwapperTest {
 
   @TempDir Path dir;
 
-  @Test
-  void concurrentOddSizedWritesReadBackExactly() throws Exception {
+  /** Every submission mode: batched or single_submit, with or without overlap_events. */
+  @ParameterizedTest(name = "single_submit {0}, overlap_events {1}")
+  @CsvSource({"false, true", "true, true", "false, false", "true, false"})
+  void concurrentOddSizedWritesReadBackExactly(boolean singleSubmit, boolean overlapEvents)
+      throws Exception {
     // block size and sizes chosen so that requests straddle blocks and end mid-block
-    AioConfig aio = new AioConfig(4099, 3, 3, false, true, false);
+    AioConfig aio = new AioConfig(4099, 3, 3, singleSubmit, overlapEvents, false);
     Random rnd = new Random(7);
     int[] sizes = {1, 4098, 4099, 4100, 70_001, 123_457};
     long total = 0;

@@ -2,7 +2,6 @@ package org.zero4j.zero.stage3;
 
 import java.util.List;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.global.torch;
 
 /**
  * A scope in which chosen parameters are whole on every rank (DeepSpeed's {@code
@@ -57,13 +56,8 @@ public final class GatheredParameters implements AutoCloseable {
 
   private void repartition(UnitParams u) {
     int rank = owner.unitComm().comm().rank();
-    try (Tensor fresh = u.full().tensor().narrow(0, rank * u.chunk(), u.chunk());
-        Tensor changed = fresh.ne(u.shard());
-        Tensor master = owner.masterChunk(u);
-        Tensor fresh32 = fresh.to(torch.ScalarType.Float);
-        Tensor merged = torch.where(changed, fresh32, master)) {
-      master.copy_(merged);
-      u.shard().copy_(fresh);
+    try (Tensor fresh = u.full().tensor().narrow(0, rank * u.chunk(), u.chunk())) {
+      owner.adoptEdits(u, fresh);
     }
   }
 }

@@ -27,7 +27,7 @@ final class GatheredStorage implements AutoCloseable {
   private boolean allocated;
 
   GatheredStorage(long paddedNumel, Precision precision) {
-    this.full = torch.empty(paddedNumel).to(precision.scalarType());
+    this.full = precision.empty(paddedNumel);
     this.bytes = full.nbytes();
     this.allocated = true;
     free();

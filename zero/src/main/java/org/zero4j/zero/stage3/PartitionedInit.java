@@ -51,7 +51,10 @@ public final class PartitionedInit {
         continue;
       }
       if (t.scalar_type().value != precision.scalarType().value) {
-        t.set_data(t.detach().to(precision.scalarType()));
+        try (Tensor d = t.detach();
+            Tensor converted = d.to(precision.scalarType())) {
+          t.set_data(converted); // closed handles: the fp32 storage goes now, not at a GC
+        }
       }
       params.add(new NamedParameter(unit.name() + "#" + i++, t));
     }

@@ -14,9 +14,13 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.zero4j.kernels.adam.AdamHyperparams;
 import org.zero4j.kernels.adam.FlatAdam;
+import org.zero4j.offload.OffloadDevice;
+import org.zero4j.offload.swap.ResidentMemory;
 import org.zero4j.zero.AdamState;
 import org.zero4j.zero.MemoryBreakdown;
 import org.zero4j.zero.NamedParameter;
+import org.zero4j.zero.OptimizerOffload;
+import org.zero4j.zero.OptimizerState;
 import org.zero4j.zero.Stage3Config;
 import org.zero4j.zero.StateFragment;
 import org.zero4j.zero.StepResult;
@@ -38,6 +42,11 @@ import org.zero4j.zero.comm.Collectives;
  * {@code stage3_param_persistence_threshold}) stay gathered and are refreshed by one all-gather
  * after each step.
  *
+ * <p>Offload: the fp32 state is an {@link OptimizerState} placed by {@link OptimizerOffload}
+ * (memory, host, or a swap file updated per sub-group by {@link SwappedStep}), and the unit shards
+ * live where {@link ParamOffload} says ({@link ShardStore}: resident, or swapped and fetched ahead
+ * of each gather).
+ *
  * <p>Parameters outside every unit form the root unit, named {@code root}: the engine has no hook
  * before the model's own forward touches them, so it is persistent.
  */
@@ -55,9 +64,9 @@ public final class Stage3Optimizer implements ZeroRuntime {
   private final LiveWindow live = new LiveWindow();
   private final UnitGradients grads;
   private final UnitLifecycle lifecycle;
-  private final Tensor master;
-  private final Tensor expAvg;
-  private final Tensor expAvgSq;
+  private final OptimizerState state;
+  private final OptimizerOffload offload;
+  private final ShardStore store;
   private long steps;
 
   /**
@@ -71,6 +80,27 @@ public final class Stage3Optimizer implements ZeroRuntime {
       Stage3Options options,
       Collectives comm,
       FlatAdam adam) {
+    this(params, units, options, comm, adam, OptimizerOffload.NONE, ParamOffload.NONE);
+  }
+
+  /**
+   * As {@link #Stage3Optimizer(List, List, Stage3Options, Collectives, FlatAdam)}, with the fp32
+   * optimizer state where {@code offload} says ({@link OptimizerState}) and the parameter shards
+   * where {@code paramOffload} says ({@link ShardStore}); swap files are created here and deleted
+   * by {@link #close()}.
+   *
+   * @throws IllegalArgumentException for a bad {@code nvme_path} (missing, not a directory, not
+   *     writable, too little free space) or a unit shard larger than {@code offload_param}'s {@code
+   *     buffer_size}
+   */
+  public Stage3Optimizer(
+      List<NamedParameter> params,
+      List<ShardedUnit> units,
+      Stage3Options options,
+      Collectives comm,
+      FlatAdam adam,
+      OptimizerOffload offload,
+      ParamOffload paramOffload) {
     if (params.isEmpty()) {
       throw new IllegalArgumentException("the model has no trainable parameters");
     }
@@ -108,14 +138,17 @@ public final class Stage3Optimizer implements ZeroRuntime {
       offset += u.chunk();
     }
     this.shardNumel = offset;
-    this.master = torch.zeros(shardNumel);
-    for (UnitParams u : this.units) {
-      try (Tensor dst = master.narrow(0, shardOffsets[u.index()], u.chunk())) {
-        dst.copy_(u.shard());
-      }
+    this.offload = offload;
+    this.state = OptimizerState.create(shardNumel, this::fromShards, offload, comm.rank());
+    try {
+      this.store =
+          paramOffload.device() == OffloadDevice.NVME
+              ? ShardStore.swapped(this.units, paramOffload, options.working(), comm.rank())
+              : ShardStore.resident(paramOffload.device(), options.working());
+    } catch (RuntimeException e) {
+      state.close();
+      throw e;
     }
-    this.expAvg = torch.zeros_like(master);
-    this.expAvgSq = torch.zeros_like(master);
     this.unitComm = new UnitCollectives(comm, names, options.stage3().useAllReduceForFetchParams());
     this.grads =
         new UnitGradients(
@@ -130,6 +163,7 @@ public final class Stage3Optimizer implements ZeroRuntime {
     this.lifecycle =
         new UnitLifecycle(
             this.units, unitComm, grads, live, options.stage3(), options.ignoreUnusedParameters());
+    lifecycle.storeShards(store);
     for (int i = 0; i < userUnits.size(); i++) {
       userUnits.get(i).attach(lifecycle, i);
     }
@@ -169,10 +203,22 @@ public final class Stage3Optimizer implements ZeroRuntime {
 
   @Override
   public StepResult step(AdamHyperparams hp, long adamStep, double lossScale, double clipNorm) {
+    try {
+      return state.swapped()
+          ? SwappedStep.run(this, hp, adamStep, lossScale, clipNorm)
+          : stepInMemory(hp, adamStep, lossScale, clipNorm);
+    } finally {
+      grads.zero();
+      unitComm.step(++steps);
+    }
+  }
+
+  private StepResult stepInMemory(
+      AdamHyperparams hp, long adamStep, double lossScale, double clipNorm) {
     try (Tensor grad32 =
         grads.shardGrad().to(torch.ScalarType.Float, false, true, new MemoryFormatOptional())) {
       grad32.mul_(new Scalar(1.0 / (comm.worldSize() * lossScale)));
-      double norm = globalNorm(grad32);
+      double norm = allReducedNorm(sumOfSquares(grad32));
       if (!Double.isFinite(norm)) {
         return new StepResult(true, norm, 1.0);
       }
@@ -184,17 +230,13 @@ public final class Stage3Optimizer implements ZeroRuntime {
           grad32.mul_(new Scalar(coef));
         }
       }
-      adam.step(master, expAvg, expAvgSq, grad32, hp, adamStep);
-      writeBack();
+      state.update(adam, (from, n) -> grad32.narrow(0, from, n), hp, adamStep, this::intoShards);
+      finishWriteBack();
       return new StepResult(false, norm, coef);
-    } finally {
-      grads.zero();
-      unitComm.step(++steps);
     }
   }
 
-  private double globalNorm(Tensor grad32) {
-    double sumSq;
+  static double sumOfSquares(Tensor grad32) {
     try (Tensor n =
         torch.linalg_vector_norm(
             grad32,
@@ -203,8 +245,13 @@ public final class Stage3Optimizer implements ZeroRuntime {
             false,
             new ScalarTypeOptional(torch.ScalarType.Double))) {
       double local = n.item_double();
-      sumSq = local * local;
+      return local * local;
     }
+  }
+
+  /** The global norm from this rank's sum of squares (all-reduced over ranks). */
+  double allReducedNorm(double localSumSq) {
+    double sumSq = localSumSq;
     if (comm.worldSize() > 1) {
       try (Tensor t = torch.full(new long[] {1}, new Scalar(sumSq));
           Tensor d = t.to(torch.ScalarType.Double)) {
@@ -215,12 +262,50 @@ public final class Stage3Optimizer implements ZeroRuntime {
     return Math.sqrt(sumSq);
   }
 
-  private void writeBack() {
+  // Initial master values of shard elements [from, from + dst.numel()): the units' own chunks.
+  private void fromShards(long from, Tensor dst) {
+    forEachUnit(
+        from,
+        dst.numel(),
+        (u, unitOff, len) -> {
+          try (Tensor d = dst.narrow(0, unitOff + shardOffsets[u.index()] - from, len);
+              Tensor src = u.shard().narrow(0, unitOff, len)) {
+            d.copy_(src);
+          }
+        });
+  }
+
+  /** Writes updated master values of shard elements starting at {@code from} into the shards. */
+  void intoShards(long from, Tensor master) {
+    forEachUnit(
+        from,
+        master.numel(),
+        (u, unitOff, len) -> {
+          try (Tensor src = master.narrow(0, unitOff + shardOffsets[u.index()] - from, len)) {
+            store.write(u, unitOff, src);
+          }
+        });
+  }
+
+  private interface UnitPiece {
+    void accept(UnitParams u, long unitOffset, long numel);
+  }
+
+  // Calls piece for each unit's part of shard range [from, from + n).
+  private void forEachUnit(long from, long n, UnitPiece piece) {
+    long end = from + n;
     for (UnitParams u : units) {
-      try (Tensor src = master.narrow(0, shardOffsets[u.index()], u.chunk())) {
-        u.shard().copy_(src);
+      long lo = Math.max(from, shardOffsets[u.index()]);
+      long hi = Math.min(end, shardOffsets[u.index()] + u.chunk());
+      if (lo < hi) {
+        piece.accept(u, lo - shardOffsets[u.index()], hi - lo);
       }
     }
+  }
+
+  /** After the update: flushes swapped shards and refreshes persistent units. */
+  void finishWriteBack() {
+    store.flush();
     for (UnitParams u : units) {
       if (u.persistent()) {
         unitComm.await(unitComm.gather(u));
@@ -324,24 +409,54 @@ public final class Stage3Optimizer implements ZeroRuntime {
     return unitComm;
   }
 
-  /** A view of {@code u}'s chunk of the fp32 master shard. */
-  Tensor masterChunk(UnitParams u) {
-    return master.narrow(0, shardOffsets[u.index()], u.chunk());
+  /**
+   * Takes {@code fresh}, {@code u}'s chunk after a modifier rank's edits, as its shard; master
+   * elements whose working value changed take the fresh value (unchanged ones keep their fp32
+   * precision).
+   */
+  @SuppressWarnings("try")
+  void adoptEdits(UnitParams u, Tensor fresh) {
+    long from = shardOffsets[u.index()];
+    try (Tensor shard = store.copyOf(u);
+        Tensor changed = fresh.ne(shard);
+        Tensor master = torch.empty(u.chunk());
+        Tensor fresh32 = fresh.to(torch.ScalarType.Float)) {
+      state.read(AdamState.MASTER, from, master);
+      try (Tensor merged = torch.where(changed, fresh32, master)) {
+        state.write(AdamState.MASTER, from, merged);
+      }
+      store.write(u, 0, fresh);
+      store.flush();
+    }
   }
 
   @Override
   public MemoryBreakdown memory() {
     long shards = 0;
+    long swappedShards = 0;
     for (UnitParams u : units) {
-      shards += u.shard().nbytes();
+      long b = u.chunk() * options.working().bytes();
+      shards += b;
+      swappedShards += u.shardPresent() ? 0 : b;
     }
+    long residentShards = shards - swappedShards;
+    boolean paramsOnHost = store.device() != OffloadDevice.NONE;
+    boolean stateOnHost = offload.device() != OffloadDevice.NONE;
+    long stateBytes = state.masterBytes() + state.momentBytes();
     return new MemoryBreakdown(
         shards,
         grads.bytes(),
-        master.nbytes(),
-        expAvg.nbytes() + expAvgSq.nbytes(),
+        state.masterBytes(),
+        state.momentBytes(),
         live.bytes(),
-        live.peakBytes());
+        live.peakBytes(),
+        (paramsOnHost ? 0 : residentShards)
+            + grads.bytes()
+            + (stateOnHost ? 0 : stateBytes)
+            + live.bytes(),
+        (paramsOnHost ? residentShards : 0) + store.bufferBytes() + state.hostBytes(),
+        store.nvmeBytes() + state.nvmeBytes(),
+        ResidentMemory.current());
   }
 
   /** Gathered parameter bytes right now. */
@@ -393,14 +508,80 @@ public final class Stage3Optimizer implements ZeroRuntime {
     return shardNumel;
   }
 
-  /** This rank's fp32 master shard. */
+  /**
+   * This rank's fp32 master shard.
+   *
+   * @throws IllegalStateException with NVMe optimizer offload; use {@link #readState} instead
+   */
   public Tensor masterShard() {
-    return master;
+    return inMemory("the master shard").tensor(AdamState.MASTER);
   }
 
-  /** This rank's Adam moments, same layout as {@link #masterShard()}. */
+  /**
+   * This rank's Adam moments, same layout as {@link #masterShard()}.
+   *
+   * @throws IllegalStateException with NVMe optimizer offload; use {@link #readState} instead
+   */
   public List<Tensor> moments() {
-    return List.of(expAvg, expAvgSq);
+    OptimizerState s = inMemory("the Adam moments");
+    return List.of(s.tensor(AdamState.EXP_AVG), s.tensor(AdamState.EXP_AVG_SQ));
+  }
+
+  private OptimizerState inMemory(String what) {
+    if (!state.swapped()) {
+      return state;
+    }
+    throw new IllegalStateException(
+        what
+            + " is not in memory: offload_optimizer.device is nvme and the state lives in a"
+            + " swap file; read or write it in ranges with readState/writeState");
+  }
+
+  /** Where the optimizer state lives. */
+  public OptimizerOffload offload() {
+    return offload;
+  }
+
+  /** Elements in this rank's optimizer state tensors: {@link #shardNumel()}. */
+  @Override
+  public long stateNumel() {
+    return state.numel();
+  }
+
+  /**
+   * Copies {@code dst.numel()} elements of one optimizer state tensor, from element {@code from} of
+   * this rank's shard (units in {@link #unitNames()} order, each its chunk), into the fp32 tensor
+   * {@code dst}. Works for every placement; with NVMe offload it is the only way to see the state.
+   */
+  @Override
+  public void readState(AdamState which, long from, Tensor dst) {
+    state.read(which, from, dst);
+  }
+
+  /**
+   * Overwrites elements {@code [from, from + src.numel())} of one optimizer state tensor with the
+   * fp32 tensor {@code src} (checkpoint loading). Writing {@link AdamState#MASTER} does not touch
+   * the working parameters.
+   */
+  @Override
+  public void writeState(AdamState which, long from, Tensor src) {
+    state.write(which, from, src);
+  }
+
+  OptimizerState state() {
+    return state;
+  }
+
+  FlatAdam adam() {
+    return adam;
+  }
+
+  UnitGradients grads() {
+    return grads;
+  }
+
+  Collectives comm() {
+    return comm;
   }
 
   /** The options this optimizer runs with. */
@@ -474,43 +655,6 @@ public final class Stage3Optimizer implements ZeroRuntime {
     return index;
   }
 
-  /** Elements in this rank's optimizer state tensors (see {@link #readState}). */
-  @Override
-  public long stateNumel() {
-    return shardNumel;
-  }
-
-  /**
-   * Copies {@code dst.numel()} elements of one optimizer state tensor, from element {@code from} of
-   * this rank's shard, into the fp32 tensor {@code dst}.
-   */
-  @Override
-  public void readState(AdamState which, long from, Tensor dst) {
-    try (Tensor src = stateTensor(which).narrow(0, from, dst.numel())) {
-      dst.copy_(src);
-    }
-  }
-
-  /**
-   * Overwrites elements {@code [from, from + src.numel())} of one optimizer state tensor with the
-   * fp32 tensor {@code src} (checkpoint loading). Writing {@link AdamState#MASTER} does not touch
-   * the working shards; see {@link #refreshWorkingFromMaster()}.
-   */
-  @Override
-  public void writeState(AdamState which, long from, Tensor src) {
-    try (Tensor dst = stateTensor(which).narrow(0, from, src.numel())) {
-      dst.copy_(src);
-    }
-  }
-
-  private Tensor stateTensor(AdamState which) {
-    return switch (which) {
-      case MASTER -> master;
-      case EXP_AVG -> expAvg;
-      case EXP_AVG_SQ -> expAvgSq;
-    };
-  }
-
   /**
    * Writes each unit's master chunk into its working shard, as after a step, and re-gathers the
    * persistent units. A collective. Call between steps, when only persistent units are gathered.
@@ -522,21 +666,18 @@ public final class Stage3Optimizer implements ZeroRuntime {
     for (UnitParams u : units) {
       try (Tensor m = torch.empty(u.chunk())) {
         readState(AdamState.MASTER, shardOffsets[u.index()], m);
-        u.shard().copy_(m);
+        intoShards(shardOffsets[u.index()], m);
       }
     }
-    for (UnitParams u : units) {
-      if (u.persistent()) {
-        unitComm.await(unitComm.gather(u));
-      }
-    }
+    finishWriteBack();
   }
 
   /** Re-derives each unit's master chunk from its working shard. Local. */
   @Override
   public void refreshMasterFromWorking() {
     for (UnitParams u : units) {
-      try (Tensor m = u.shard().to(torch.ScalarType.Float)) {
+      try (Tensor shard = store.copyOf(u);
+          Tensor m = shard.to(torch.ScalarType.Float)) {
         writeState(AdamState.MASTER, shardOffsets[u.index()], m);
       }
     }
@@ -598,8 +739,10 @@ public final class Stage3Optimizer implements ZeroRuntime {
     for (UnitParams u : units) {
       u.close();
     }
-    master.close();
-    expAvg.close();
-    expAvgSq.close();
+    try {
+      store.close();
+    } finally {
+      state.close();
+    }
   }
 }

@@ -7,7 +7,6 @@ import java.util.Deque;
 import java.util.List;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorBase;
-import org.bytedeco.pytorch.global.torch;
 import org.zero4j.zero.Precision;
 
 /**
@@ -53,7 +52,7 @@ final class UnitGradients implements AutoCloseable {
     this.wire = wire;
     this.overlap = overlap;
     this.inFlightNumel = inFlightNumel;
-    this.shardGrad = torch.zeros(shardNumel).to(working.scalarType());
+    this.shardGrad = working.zeros(shardNumel);
     this.staging = new Tensor[units.size()];
     this.arrived = new int[units.size()];
     this.launched = new boolean[units.size()];
@@ -78,7 +77,7 @@ final class UnitGradients implements AutoCloseable {
               + "' was reduced in this backward; a unit may run only once per forward");
     }
     if (staging[idx] == null) {
-      staging[idx] = torch.zeros(u.paddedNumel()).to(wire.scalarType());
+      staging[idx] = wire.zeros(u.paddedNumel());
     }
     try (Tensor g = new Tensor(grad);
         Tensor flat = g.flatten();
@@ -103,10 +102,9 @@ final class UnitGradients implements AutoCloseable {
   private void launch(UnitParams u) {
     int idx = u.index();
     launched[idx] = true;
-    Tensor in =
-        staging[idx] != null ? staging[idx] : torch.zeros(u.paddedNumel()).to(wire.scalarType());
+    Tensor in = staging[idx] != null ? staging[idx] : wire.zeros(u.paddedNumel());
     staging[idx] = null;
-    Tensor out = torch.empty(u.chunk()).to(wire.scalarType());
+    Tensor out = wire.empty(u.chunk());
     UnitCollectives.Op p = comm.reduceScatter(u, out, in);
     inFlight.addLast(new InFlight(u, in, out, p));
     inFlightSoFar += u.paddedNumel();

@@ -50,6 +50,7 @@ final class UnitLifecycle {
   private final boolean[] prefetched;
   private boolean armed;
   private RuntimeException failure;
+  private ShardStore store; // null: every shard is resident
 
   UnitLifecycle(
       List<UnitParams> units,
@@ -95,6 +96,11 @@ final class UnitLifecycle {
         paramHookHandles.add(handles);
       }
     }
+  }
+
+  /** Shards come from {@code s} before each gather (offload_param; see {@link ShardStore}). */
+  void storeShards(ShardStore s) {
+    this.store = s;
   }
 
   /** Runs a unit's body between its gather and its release. */
@@ -206,16 +212,39 @@ final class UnitLifecycle {
     }
     if (u.state() == UnitParams.State.GATHERING) {
       u.finishGather(comm);
+      if (store != null) {
+        store.gathered(u);
+      }
     }
   }
 
   private void startGather(UnitParams u) {
+    if (store != null && !store.ready(u)) {
+      // every staging buffer holds a shard under an in-flight gather: complete those first
+      for (UnitParams v : units) {
+        if (v.state() == UnitParams.State.GATHERING) {
+          v.finishGather(comm);
+          store.gathered(v);
+        }
+      }
+      if (!store.ready(u)) {
+        throw new IllegalStateException(
+            "no offload_param staging buffer came free for unit " + u.name());
+      }
+    }
     u.full().allocate();
     live.add(u);
     u.gathering(comm.gather(u));
   }
 
   private void prefetch(List<Integer> next) {
+    if (store != null) {
+      List<UnitParams> order = new ArrayList<>();
+      for (int idx : next) {
+        order.add(units.get(idx));
+      }
+      store.readAhead(order);
+    }
     for (int idx : next) {
       UnitParams v = units.get(idx);
       if (v.state() != UnitParams.State.SHARDED) {
@@ -242,6 +271,9 @@ final class UnitLifecycle {
       return;
     }
     u.release(comm);
+    if (store != null) {
+      store.gathered(u);
+    }
     live.remove(u);
   }
 
@@ -272,6 +304,9 @@ final class UnitLifecycle {
           p.tensor().mutable_grad().reset();
         }
       }
+    }
+    if (store != null) {
+      store.settle();
     }
     java.util.Arrays.fill(prefetched, false);
     prefetchedNumel = 0;

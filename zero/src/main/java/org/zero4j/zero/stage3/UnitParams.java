@@ -3,7 +3,6 @@ package org.zero4j.zero.stage3;
 import java.util.List;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.global.torch;
 import org.zero4j.zero.NamedParameter;
 import org.zero4j.zero.Precision;
 
@@ -34,7 +33,8 @@ final class UnitParams implements AutoCloseable {
   private final int world;
   private final int rank;
   private final Precision precision;
-  private final Tensor shard;
+  private Tensor shard; // null while swapped out (offload_param nvme, ShardStore)
+  private boolean ownsShard = true;
   private final GatheredStorage full;
   private boolean persistent;
   private State state = State.SHARDED;
@@ -79,7 +79,7 @@ final class UnitParams implements AutoCloseable {
     }
     this.numel = n;
     this.paddedNumel = Math.max(world, (n + world - 1) / world * world);
-    this.shard = torch.zeros(paddedNumel / world).to(precision.scalarType());
+    this.shard = precision.zeros(paddedNumel / world);
     this.full = new GatheredStorage(paddedNumel, precision);
     copyOwnChunk();
     for (NamedParameter p : this.params) {
@@ -108,7 +108,7 @@ final class UnitParams implements AutoCloseable {
   }
 
   private Tensor emptyLike() {
-    return torch.empty(0).to(precision.scalarType());
+    return precision.empty(0);
   }
 
   /**
@@ -190,7 +190,34 @@ final class UnitParams implements AutoCloseable {
 
   /** This rank's chunk, working precision. */
   Tensor shard() {
+    if (shard == null) {
+      throw new IllegalStateException(
+          "unit "
+              + name
+              + "'s shard is swapped out to NVMe (offload_param); it is present only from its"
+              + " read until its gather completes");
+    }
     return shard;
+  }
+
+  /** Whether the shard is in memory (false while swapped out by {@link ShardStore}). */
+  boolean shardPresent() {
+    return shard != null;
+  }
+
+  /** Drops the shard from memory (it lives in a swap file now); closes it if this unit owns it. */
+  void evict() {
+    if (shard != null && ownsShard) {
+      shard.close();
+    }
+    shard = null;
+  }
+
+  /** Points the shard at {@code staged}, a staging buffer view that {@link ShardStore} owns. */
+  void install(Tensor staged) {
+    evict();
+    shard = staged;
+    ownsShard = false;
   }
 
   /** The full buffer (valid while gathered or gathering). */
@@ -309,7 +336,7 @@ final class UnitParams implements AutoCloseable {
    */
   @Override
   public void close() {
-    shard.close();
+    evict();
     if (state == State.GATHERING || abandoned) {
       full.tensor().close();
     } else {
