@@ -3,10 +3,8 @@ package org.zero4j.zero;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.ObjIntConsumer;
-import org.bytedeco.pytorch.LongArrayRefOptional;
 import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Scalar;
-import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.zero4j.kernels.adam.AdamHyperparams;
@@ -188,13 +186,9 @@ public final class ZeroOptimizer implements ZeroRuntime {
       if (!Double.isFinite(norm)) {
         return new StepResult(true, norm, 1.0);
       }
-      double coef = 1.0;
-      if (clipNorm > 0) {
-        double c = clipNorm / (norm + 1e-6);
-        if (c < 1) {
-          coef = c;
-          grad32.mul_(new Scalar(coef));
-        }
+      double coef = GradientNorm.clipCoefficient(norm, clipNorm);
+      if (coef < 1) {
+        grad32.mul_(new Scalar(coef));
       }
       if (swapped) {
         updateSwapped(grad32, hp, adamStep);
@@ -290,7 +284,7 @@ public final class ZeroOptimizer implements ZeroRuntime {
   }
 
   private double globalNorm(Tensor grad32) {
-    double sumSq = swapped ? chunkedSumOfSquares(grad32) : sumOfSquares(grad32);
+    double sumSq = swapped ? chunkedSumOfSquares(grad32) : GradientNorm.sumOfSquares(grad32);
     if (options.stage() >= 1 && comm.worldSize() > 1) {
       try (Tensor t = torch.full(new long[] {1}, new Scalar(sumSq))) {
         Tensor d = t.to(torch.ScalarType.Double);
@@ -299,19 +293,6 @@ public final class ZeroOptimizer implements ZeroRuntime {
       }
     }
     return Math.sqrt(sumSq);
-  }
-
-  private static double sumOfSquares(Tensor t) {
-    try (Tensor n =
-        torch.linalg_vector_norm(
-            t,
-            new Scalar(2.0),
-            new LongArrayRefOptional(),
-            false,
-            new ScalarTypeOptional(torch.ScalarType.Double))) {
-      double local = n.item_double();
-      return local * local;
-    }
   }
 
   // Note [chunked norm with NVMe offload]: libtorch computes an fp64 norm of an fp32 tensor through
@@ -325,7 +306,7 @@ public final class ZeroOptimizer implements ZeroRuntime {
     double sum = 0;
     for (long s = 0; s < n; s += chunk) {
       try (Tensor part = grad32.narrow(0, s, Math.min(chunk, n - s))) {
-        sum += sumOfSquares(part);
+        sum += GradientNorm.sumOfSquares(part);
       }
     }
     return sum;

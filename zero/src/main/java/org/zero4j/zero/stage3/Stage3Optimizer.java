@@ -6,10 +6,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.LongConsumer;
 import java.util.function.ObjIntConsumer;
-import org.bytedeco.pytorch.LongArrayRefOptional;
 import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Scalar;
-import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.zero4j.kernels.adam.AdamHyperparams;
@@ -17,6 +15,7 @@ import org.zero4j.kernels.adam.FlatAdam;
 import org.zero4j.offload.OffloadDevice;
 import org.zero4j.offload.swap.ResidentMemory;
 import org.zero4j.zero.AdamState;
+import org.zero4j.zero.GradientNorm;
 import org.zero4j.zero.MemoryBreakdown;
 import org.zero4j.zero.NamedParameter;
 import org.zero4j.zero.OptimizerOffload;
@@ -218,34 +217,17 @@ public final class Stage3Optimizer implements ZeroRuntime {
     try (Tensor grad32 =
         grads.shardGrad().to(torch.ScalarType.Float, false, true, new MemoryFormatOptional())) {
       grad32.mul_(new Scalar(1.0 / (comm.worldSize() * lossScale)));
-      double norm = allReducedNorm(sumOfSquares(grad32));
+      double norm = allReducedNorm(GradientNorm.sumOfSquares(grad32));
       if (!Double.isFinite(norm)) {
         return new StepResult(true, norm, 1.0);
       }
-      double coef = 1.0;
-      if (clipNorm > 0) {
-        double c = clipNorm / (norm + 1e-6);
-        if (c < 1) {
-          coef = c;
-          grad32.mul_(new Scalar(coef));
-        }
+      double coef = GradientNorm.clipCoefficient(norm, clipNorm);
+      if (coef < 1) {
+        grad32.mul_(new Scalar(coef));
       }
       state.update(adam, (from, n) -> grad32.narrow(0, from, n), hp, adamStep, this::intoShards);
       finishWriteBack();
       return new StepResult(false, norm, coef);
-    }
-  }
-
-  static double sumOfSquares(Tensor grad32) {
-    try (Tensor n =
-        torch.linalg_vector_norm(
-            grad32,
-            new Scalar(2.0),
-            new LongArrayRefOptional(),
-            false,
-            new ScalarTypeOptional(torch.ScalarType.Double))) {
-      double local = n.item_double();
-      return local * local;
     }
   }
 

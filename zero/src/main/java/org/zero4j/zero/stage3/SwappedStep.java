@@ -5,6 +5,7 @@ import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.zero4j.kernels.adam.AdamHyperparams;
+import org.zero4j.zero.GradientNorm;
 import org.zero4j.zero.StepResult;
 
 /**
@@ -32,20 +33,14 @@ final class SwappedStep {
     double sumSq = 0;
     for (long s = 0; s < n; s += chunk) {
       try (Tensor part = fp32(g, s, Math.min(chunk, n - s), scale, 1.0)) {
-        sumSq += Stage3Optimizer.sumOfSquares(part);
+        sumSq += GradientNorm.sumOfSquares(part);
       }
     }
     double norm = o.allReducedNorm(sumSq);
     if (!Double.isFinite(norm)) {
       return new StepResult(true, norm, 1.0);
     }
-    double coef = 1.0;
-    if (clipNorm > 0) {
-      double c = clipNorm / (norm + 1e-6);
-      if (c < 1) {
-        coef = c;
-      }
-    }
+    double coef = GradientNorm.clipCoefficient(norm, clipNorm);
     double k = coef;
     RuntimeException failure = null;
     try {
