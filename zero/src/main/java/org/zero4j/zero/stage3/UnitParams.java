@@ -1,6 +1,8 @@
 package org.zero4j.zero.stage3;
 
 import java.util.List;
+import org.bytedeco.pytorch.LongArrayRef;
+import org.bytedeco.pytorch.LongVector;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
 import org.zero4j.zero.NamedParameter;
@@ -74,7 +76,7 @@ final class UnitParams implements AutoCloseable {
                 + "; convert the model before initialize, or let the engine do it");
       }
       offsets[i] = n;
-      shapes[i] = t.sizes().vec().get();
+      shapes[i] = shapeOf(t);
       n += t.numel();
     }
     this.numel = n;
@@ -83,7 +85,15 @@ final class UnitParams implements AutoCloseable {
     this.full = new GatheredStorage(paddedNumel, precision);
     copyOwnChunk();
     for (NamedParameter p : this.params) {
-      p.tensor().set_data(emptyLike());
+      releaseData(p.tensor());
+    }
+  }
+
+  @SuppressWarnings("try")
+  private static long[] shapeOf(Tensor t) {
+    try (LongArrayRef sizes = t.sizes();
+        LongVector v = sizes.vec()) {
+      return v.get();
     }
   }
 
@@ -98,7 +108,11 @@ final class UnitParams implements AutoCloseable {
         if (start >= end) {
           continue;
         }
-        try (Tensor flat = params.get(i).tensor().detach().reshape(-1);
+        // Note [close every handle]: the detached handle shares the whole parameter's storage;
+        // left to the garbage collector it would keep every unit's full weights resident after
+        // partitioning (the parameter itself is re-pointed at an empty tensor below).
+        try (Tensor whole = params.get(i).tensor().detach();
+            Tensor flat = whole.reshape(-1);
             Tensor src = flat.narrow(0, start - offsets[i], end - start);
             Tensor dst = shard.narrow(0, start - lo, end - start)) {
           dst.copy_(src);
@@ -107,8 +121,11 @@ final class UnitParams implements AutoCloseable {
     }
   }
 
-  private Tensor emptyLike() {
-    return precision.empty(0);
+  // Points a parameter at an empty tensor; the empty tensor's own handle is closed at once.
+  private void releaseData(Tensor param) {
+    try (Tensor empty = precision.empty(0)) {
+      param.set_data(empty);
+    }
   }
 
   /**
@@ -320,7 +337,7 @@ final class UnitParams implements AutoCloseable {
     for (NamedParameter p : params) {
       p.tensor().mutable_grad().reset();
       if (state == State.GATHERED) {
-        p.tensor().set_data(emptyLike());
+        releaseData(p.tensor());
       }
     }
     if (!abandoned) {
