@@ -147,8 +147,12 @@ final class UnitCollectives {
       return new Op(unit, kind, step, null, null, null);
     }
     long[] mine = {unit.index(), step, kind.ordinal()};
-    Tensor in = torch.tensor(mine, new TensorOptions(torch.ScalarType.Long));
-    Tensor all = torch.empty(3L * world).to(torch.ScalarType.Long);
+    Tensor in;
+    Tensor all;
+    try (TensorOptions longs = new TensorOptions(torch.ScalarType.Long)) {
+      in = torch.tensor(mine, longs);
+      all = torch.zeros(new long[] {3L * world}, longs); // no fp32 temporary left to the GC
+    }
     Op op = new Op(unit, kind, step, in, all, null);
     try {
       return new Op(unit, kind, step, in, all, comm.allGather(all, in));
