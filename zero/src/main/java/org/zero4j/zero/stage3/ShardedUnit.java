@@ -61,9 +61,10 @@ public final class ShardedUnit {
   public static List<Tensor> parametersOf(Module... modules) {
     List<Tensor> out = new ArrayList<>();
     for (Module m : modules) {
-      TensorVector v = m.parameters(true);
-      for (long i = 0; i < v.size(); i++) {
-        out.add(new Tensor(v.get(i)));
+      try (TensorVector v = m.parameters(true)) {
+        for (long i = 0; i < v.size(); i++) {
+          out.add(new Tensor(v.get(i))); // a handle of our own: get() refers into the vector
+        }
       }
     }
     return out;
