@@ -171,12 +171,19 @@ public final class Collectives implements AutoCloseable {
     }
     AllreduceOptions o = new AllreduceOptions();
     o.timeout(new Milliseconds(spec.timeout().toMillis()));
-    Tensor mine = in.narrow(0, spec.rank() * out.numel(), out.numel());
+    long from = spec.rank() * out.numel();
     try (TensorVector v = new TensorVector(in)) {
+      // The view of this rank's chunk is made and closed at completion: a view held until then
+      // and dropped would keep the whole input buffer resident until a garbage collection.
       return pending(
               group.allreduce(v, o),
               "reduce-scatter (in-place all-reduce) of " + in.numel() + " elements")
-          .then(() -> out.copy_(mine));
+          .then(
+              () -> {
+                try (Tensor mine = in.narrow(0, from, out.numel())) {
+                  out.copy_(mine);
+                }
+              });
     }
   }
 
