@@ -32,17 +32,22 @@ public enum Precision {
 
   // Note [allocate in the dtype]: torch.zeros(n).to(dtype) makes an fp32 temporary whose Java
   // handle is never closed, so its native memory lives until a garbage collection (which native
-  // memory does not trigger): twice a 16-bit buffer, per call. These allocate the dtype directly.
+  // memory does not trigger): twice a 16-bit buffer, per call. These allocate the dtype directly,
+  // and close their options objects (native too) rather than leave them to the collector.
 
   /** A new 1-D tensor of {@code numel} zeros of this dtype. */
   public Tensor zeros(long numel) {
-    return torch.zeros(new long[] {numel}, new TensorOptions(scalarType));
+    try (TensorOptions o = new TensorOptions(scalarType)) {
+      return torch.zeros(new long[] {numel}, o);
+    }
   }
 
   /** A new uninitialised 1-D tensor of {@code numel} elements of this dtype. */
   public Tensor empty(long numel) {
-    return torch.empty(
-        new long[] {numel}, new TensorOptions(scalarType), new MemoryFormatOptional());
+    try (TensorOptions o = new TensorOptions(scalarType);
+        MemoryFormatOptional f = new MemoryFormatOptional()) {
+      return torch.empty(new long[] {numel}, o, f);
+    }
   }
 
   /** Bytes per element. */
