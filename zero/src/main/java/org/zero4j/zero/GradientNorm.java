@@ -16,13 +16,10 @@ public final class GradientNorm {
 
   /** The sum of squares of {@code grad32}, accumulated in fp64 (libtorch's fp64 vector norm). */
   public static double sumOfSquares(Tensor grad32) {
-    try (Tensor n =
-        torch.linalg_vector_norm(
-            grad32,
-            new Scalar(2.0),
-            new LongArrayRefOptional(),
-            false,
-            new ScalarTypeOptional(torch.ScalarType.Double))) {
+    try (Scalar two = new Scalar(2.0);
+        LongArrayRefOptional all = new LongArrayRefOptional();
+        ScalarTypeOptional fp64 = new ScalarTypeOptional(torch.ScalarType.Double);
+        Tensor n = torch.linalg_vector_norm(grad32, two, all, false, fp64)) {
       double local = n.item_double();
       return local * local;
     }
