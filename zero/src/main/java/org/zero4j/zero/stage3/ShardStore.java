@@ -6,6 +6,7 @@ import java.util.Deque;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 import org.zero4j.offload.OffloadDevice;
 import org.zero4j.offload.swap.AsyncSwapper;
@@ -169,7 +170,7 @@ final class ShardStore implements AutoCloseable {
   }
 
   private void startRead(UnitParams u, Tensor buffer) {
-    Tensor view = buffer.narrow(0, 0, u.chunk());
+    Tensor view = keptOutOfScope(buffer.narrow(0, 0, u.chunk()));
     held.put(u, view);
     try {
       reading.put(u, swapper.read(file, fileOffset.get(u), HostBytes.of(view)));
@@ -179,6 +180,19 @@ final class ShardStore implements AutoCloseable {
       free.add(buffer);
       throw e;
     }
+  }
+
+  // Note [outside the caller's scope]: a read starts inside the training loop's PointerScope (in
+  // forward or backward), but a read-ahead may be gathered only after that scope has closed (a
+  // forward without backward). The view belongs to this store, which closes it in giveBack, so it
+  // is taken out of the scope: one more reference, then detached (which drops the scope's).
+  private static Tensor keptOutOfScope(Tensor t) {
+    PointerScope scope = PointerScope.getInnerScope();
+    if (scope != null) {
+      t.retainReference();
+      scope.detach(t);
+    }
+    return t;
   }
 
   /**

@@ -55,15 +55,21 @@ final class SwappedStep {
     return new StepResult(false, norm, coef);
   }
 
-  @SuppressWarnings("try")
+  // Every native object made here (views, scalars, options) is closed at once: a step runs once
+  // per sub-group, and whatever waits for the garbage collector adds up over a large shard.
   private static Tensor fp32(Tensor g, long from, long n, double scale, double coef) {
     Tensor t;
-    try (Tensor part = g.narrow(0, from, n)) {
-      t = part.to(torch.ScalarType.Float, false, true, new MemoryFormatOptional());
+    try (Tensor part = g.narrow(0, from, n);
+        MemoryFormatOptional format = new MemoryFormatOptional()) {
+      t = part.to(torch.ScalarType.Float, false, true, format);
     }
-    t.mul_(new Scalar(scale));
+    try (Scalar s = new Scalar(scale)) {
+      t.mul_(s);
+    }
     if (coef != 1.0) {
-      t.mul_(new Scalar(coef));
+      try (Scalar c = new Scalar(coef)) {
+        t.mul_(c);
+      }
     }
     return t;
   }
@@ -72,7 +78,8 @@ final class SwappedStep {
   // peers waiting in the next collective; one 1-element all-reduce stops every rank.
   private static void agree(Stage3Optimizer o, RuntimeException failure) {
     if (o.comm().worldSize() > 1) {
-      try (Tensor flag = torch.full(new long[] {1}, new Scalar(failure == null ? 0.0 : 1.0))) {
+      try (Scalar v = new Scalar(failure == null ? 0.0 : 1.0);
+          Tensor flag = torch.full(new long[] {1}, v)) {
         o.comm().allReduce(flag).await();
         if (failure == null && flag.item_double() > 0) {
           throw new IllegalStateException(
