@@ -40,9 +40,13 @@ public final class FlatParams implements AutoCloseable {
                 + precision
                 + "; convert the model before initialize, or let the engine do it");
       }
-      Tensor view = slice(flat, slot, t);
-      view.copy_(t.detach());
-      t.set_data(view);
+      // Handles closed at once: the detached one holds the parameter's old storage, which would
+      // otherwise stay resident next to the flat buffer until a garbage collection.
+      try (Tensor view = slice(flat, slot, t);
+          Tensor old = t.detach()) {
+        view.copy_(old);
+        t.set_data(view);
+      }
     }
   }
 
