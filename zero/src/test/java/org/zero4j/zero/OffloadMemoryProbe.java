@@ -3,6 +3,7 @@ package org.zero4j.zero;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.zero4j.kernels.adam.AdamHyperparams;
@@ -39,17 +40,10 @@ public final class OffloadMemoryProbe {
     System.exit(0);
   }
 
-  // Tensors that the training loop drops (autograd's, the step's) free their native memory when
-  // the garbage collector finds them; collect so that their memory is not mistaken for state.
-  private static void collectGarbage() {
-    System.gc();
-    try {
-      Thread.sleep(50);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
-  }
-
+  // Note [no garbage collection] in Stage3OffloadMemoryProbe: this child runs with JavaCPP's
+  // nopointergc and never calls the collector; the loop frees its tensors with a PointerScope per
+  // step, and whatever the optimizer allocates it must free itself.
+  @SuppressWarnings("try") // the PointerScope is used for its close()
   private static long growth(OptimizerOffload offload) {
     return LocalRanks.run(
             1,
@@ -66,7 +60,6 @@ public final class OffloadMemoryProbe {
                   coef.add(torch.randn(SIZES[i]));
                 }
               }
-              System.gc();
               long before = ResidentMemory.current();
               ZeroOptimizer.Options o =
                   new ZeroOptimizer.Options(
@@ -87,29 +80,23 @@ public final class OffloadMemoryProbe {
                     "after init: rss %d hwm %d%n",
                     ResidentMemory.current() >> 20, ResidentMemory.peak() >> 20);
                 for (int step = 1; step <= 3; step++) {
-                  zero.beforeBackward();
-                  // Intermediates are closed by hand: a PointerScope around backward would also
-                  // take the tensors the optimizer's gradient hooks create.
-                  List<Tensor> temps = new ArrayList<>();
-                  Tensor loss = torch.zeros(1);
-                  temps.add(loss);
-                  for (int i = 0; i < SIZES.length; i++) {
-                    Tensor prod = params.get(i).tensor().mul(coef.get(i));
-                    Tensor sum = prod.sum();
-                    loss = loss.add(sum);
-                    temps.addAll(List.of(prod, sum, loss));
+                  try (PointerScope scope = new PointerScope()) {
+                    zero.beforeBackward();
+                    Tensor loss = torch.zeros(1);
+                    for (int i = 0; i < SIZES.length; i++) {
+                      loss = loss.add(params.get(i).tensor().mul(coef.get(i)).sum());
+                    }
+                    loss.backward();
+                    zero.afterBackward();
                   }
-                  loss.backward();
-                  temps.forEach(Tensor::close);
-                  zero.afterBackward();
-                  collectGarbage();
                   ResidentMemory.resetPeak();
                   System.out.printf(
                       "after backward %d: rss %d hwm %d%n",
                       step, ResidentMemory.current() >> 20, ResidentMemory.peak() >> 20);
-                  zero.step(hp, step, 1.0, 1.0);
+                  try (PointerScope scope = new PointerScope()) {
+                    zero.step(hp, step, 1.0, 1.0);
+                  }
                   stepPeak = Math.max(stepPeak, ResidentMemory.peak());
-                  collectGarbage();
                   System.out.printf(
                       "after step %d: rss %d hwm %d%n",
                       step, ResidentMemory.current() >> 20, ResidentMemory.peak() >> 20);

@@ -49,8 +49,9 @@ class OffloadMemoryTest {
   // Note [malloc in the memory test]: glibc raises its mmap threshold after large frees, after
   // which freed tensors stay in the heap and in the resident set; a child JVM with a fixed
   // threshold returns every large block to the system when freed, so the resident set shows what
-  // is live. The child also collects garbage between phases: tensors a loop drops free their
-  // native memory when the collector finds them.
+  // is live. The child never collects garbage, and with JavaCPP's nopointergc the collector would
+  // free no native memory anyway: the loop closes its tensors (a PointerScope per step) and the
+  // optimizer must free what it allocates itself.
   private long childGrowth(String device) throws Exception {
     ProcessBuilder pb =
         new ProcessBuilder(
@@ -59,6 +60,7 @@ class OffloadMemoryTest {
             "-Xms256m",
             "-XX:+AlwaysPreTouch",
             "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0",
+            "-Dorg.bytedeco.javacpp.nopointergc=true",
             "-XX:+UseSerialGC",
             "-cp",
             System.getProperty("java.class.path"),

@@ -3,6 +3,7 @@ package org.zero4j.zero.stage3;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.LinearImpl;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
@@ -46,20 +47,15 @@ public final class Stage3OffloadMemoryProbe {
     // offload settings and is closed. What grows after it is the measured model's memory, the
     // swap buffers and the step's transients, not one-time loading or JIT warm-up.
     train(args[0], nvme, 2, 67, 1 << 10);
-    collectGarbage();
     long baseline = ResidentMemory.current();
     ResidentMemory.resetPeak();
     System.out.printf("baseline: rss %d MiB%n", baseline >> 20);
-    // Note [collector thread]: autograd's gradients and the tensors the loop drops are held by
-    // Java handles that free their native memory only when the garbage collector finds them
-    // (about one unit gradient per unit per backward, 2 bytes x model size, until a GC). The
-    // measured phase runs a collector every 10 ms, so the resident set shows what is live; the
-    // test bounds the engine's live memory, not how late the JVM's collector runs.
-    Thread collector = new Thread(Stage3OffloadMemoryProbe::collectUntilInterrupted);
-    collector.setDaemon(true);
-    collector.start();
+    // Note [no garbage collection]: the test runs this child with JavaCPP's nopointergc, so the
+    // garbage collector never frees native memory, and nothing here calls it: a handle that the
+    // engine drops without closing stays resident and shows in the peak. The training loop frees
+    // its own tensors the way a Java user is told to (a PointerScope per step); the engine must
+    // free everything it allocates itself.
     train(args[0], nvme, LAYERS, HIDDEN, 1 << 18);
-    collector.interrupt();
     System.out.println("baseline=" + baseline);
     System.out.println("peak=" + ResidentMemory.peak());
     System.exit(0);
@@ -70,27 +66,7 @@ public final class Stage3OffloadMemoryProbe {
     return LAYERS * ((long) HIDDEN * HIDDEN + HIDDEN);
   }
 
-  private static void collectUntilInterrupted() {
-    while (!Thread.currentThread().isInterrupted()) {
-      System.gc();
-      try {
-        Thread.sleep(10);
-      } catch (InterruptedException e) {
-        return;
-      }
-    }
-  }
-
-  // Tensors that the training loop drops free their native memory when the collector finds them.
-  private static void collectGarbage() {
-    System.gc();
-    try {
-      Thread.sleep(50);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
-  }
-
+  @SuppressWarnings("try") // the PointerScope is used for its close()
   private static void train(String dir, boolean nvme, int layers, int hidden, long subGroup) {
     long unitNumel = (long) hidden * hidden + hidden;
     LocalRanks.run(
@@ -114,7 +90,6 @@ public final class Stage3OffloadMemoryProbe {
             }
             units.add(u);
           }
-          collectGarbage();
           System.out.printf(
               "after build: rss %d hwm %d MiB%n",
               ResidentMemory.current() >> 20, ResidentMemory.peak() >> 20);
@@ -146,33 +121,35 @@ public final class Stage3OffloadMemoryProbe {
                   new CpuAdam(1),
                   optimizer,
                   param)) {
-            collectGarbage();
             System.out.printf(
                 "after init: rss %d hwm %d MiB (%s)%n",
                 ResidentMemory.current() >> 20, ResidentMemory.peak() >> 20, zero.memory());
             for (int step = 1; step <= 3; step++) {
-              Tensor x;
-              synchronized (Stage3OffloadMemoryProbe.class) {
-                torch.manual_seed(7 + step);
-                x = torch.randn(4, hidden).to(torch.ScalarType.BFloat16);
+              // The user's side of the contract: the step's own tensors (input, activations,
+              // loss, autograd's graph) are freed when the scope closes.
+              try (PointerScope scope = new PointerScope()) {
+                Tensor x;
+                synchronized (Stage3OffloadMemoryProbe.class) {
+                  torch.manual_seed(7 + step);
+                  x = torch.randn(4, hidden).to(torch.ScalarType.BFloat16);
+                }
+                zero.beforeBackward();
+                Tensor y = x;
+                for (ShardedUnit u : units) {
+                  y = u.forward(y);
+                }
+                Tensor loss = y.to(torch.ScalarType.Float).square().mean();
+                loss.backward();
+                zero.afterBackward();
+                StepResult res = zero.step(hp, step, 1.0, 1.0);
+                System.out.printf(
+                    "step %d: loss %.6f norm %.4f rss %d hwm %d MiB%n",
+                    step,
+                    loss.item_double(),
+                    res.gradNorm(),
+                    ResidentMemory.current() >> 20,
+                    ResidentMemory.peak() >> 20);
               }
-              zero.beforeBackward();
-              Tensor y = x;
-              for (ShardedUnit u : units) {
-                y = u.forward(y);
-              }
-              Tensor loss = y.to(torch.ScalarType.Float).square().mean();
-              loss.backward();
-              zero.afterBackward();
-              StepResult res = zero.step(hp, step, 1.0, 1.0);
-              System.out.printf(
-                  "step %d: loss %.6f norm %.4f rss %d hwm %d MiB%n",
-                  step,
-                  loss.item_double(),
-                  res.gradNorm(),
-                  ResidentMemory.current() >> 20,
-                  ResidentMemory.peak() >> 20);
-              collectGarbage();
             }
           }
           return null;
