@@ -83,7 +83,11 @@ final class GradStream implements GradientReducer {
           new VoidTensorHook() {
             @Override
             public void call(TensorBase grad) {
-              onGrad(slot, grad);
+              try {
+                onGrad(slot, grad);
+              } finally {
+                grad.close(); // Note [close the hook's gradient] in stage3.UnitLifecycle
+              }
             }
           };
       hooks.add(hook);
@@ -161,8 +165,11 @@ final class GradStream implements GradientReducer {
   private void complete(InFlight f) {
     f.pending().await();
     long chunk = f.bucket().chunk(comm.worldSize());
-    Tensor mine = f.out() != null ? f.out() : f.staging().narrow(0, comm.rank() * chunk, chunk);
-    shardGrad.narrow(0, f.bucket().shardOffset(), chunk).add_(mine);
+    // Views closed here: one of the staging buffer, dropped, would keep it resident until a GC.
+    try (Tensor mine = f.out() != null ? null : f.staging().narrow(0, comm.rank() * chunk, chunk);
+        Tensor dst = shardGrad.narrow(0, f.bucket().shardOffset(), chunk)) {
+      dst.add_(mine != null ? mine : f.out());
+    }
     f.staging().close();
     if (f.out() != null) {
       f.out().close();
