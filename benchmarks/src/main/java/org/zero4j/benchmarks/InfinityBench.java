@@ -6,6 +6,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.LinearImpl;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
@@ -86,10 +87,13 @@ public final class InfinityBench {
     lines.forEach(System.out::println);
   }
 
+  @SuppressWarnings("try") // the PointerScope is used for its close()
   private static List<String> run(
       org.zero4j.zero.comm.Collectives comm, int layers, int hidden, int rows, Path dir) {
     List<String> out = new ArrayList<>();
     int world = comm.worldSize();
+    torch.get_num_threads(); // libtorch loaded: the start is the JVM and its libraries
+    String start = gib(ResidentMemory.current());
     long t0 = System.nanoTime();
     PartitionedInit init = new PartitionedInit(comm, Precision.BF16);
     List<ShardedUnit> units = new ArrayList<>();
@@ -108,7 +112,7 @@ public final class InfinityBench {
       units.add(u);
     }
     double build = seconds(t0);
-    String hwm = "peak RSS after build " + gib(ResidentMemory.peak());
+    String hwm = "RSS at start " + start + "; peak RSS after build " + gib(ResidentMemory.peak());
     long unitChunk = ((long) hidden * hidden + hidden + world - 1) / world;
     long subGroup = 50_000_000L;
     OffloadOptimizerConfig oc =
@@ -132,36 +136,45 @@ public final class InfinityBench {
             new ParamOffload(pc, aio, FreeSpaceProbe.FILESYSTEM))) {
       double setup = seconds(t1);
       hwm += ", setup " + gib(ResidentMemory.peak());
-      Tensor x;
-      synchronized (InfinityBench.class) {
-        torch.manual_seed(7 + comm.rank());
-        x = torch.randn(rows, hidden).to(torch.ScalarType.BFloat16);
+      double fwd;
+      double bwd;
+      double step;
+      double lossValue;
+      StepResult res;
+      // The caller's side of native memory, as a training loop does it: the step's own tensors
+      // (input, activations, loss, autograd's graph) are freed when the scope closes.
+      try (PointerScope scope = new PointerScope()) {
+        Tensor x;
+        synchronized (InfinityBench.class) {
+          torch.manual_seed(7 + comm.rank());
+          x = torch.randn(rows, hidden).to(torch.ScalarType.BFloat16);
+        }
+        long t2 = System.nanoTime();
+        Tensor y = x;
+        for (ShardedUnit u : units) {
+          y = u.forward(y);
+        }
+        Tensor loss = y.to(torch.ScalarType.Float).pow(new Scalar(2)).mean();
+        fwd = seconds(t2);
+        hwm += ", forward " + gib(ResidentMemory.peak());
+        long t3 = System.nanoTime();
+        zero.beforeBackward();
+        loss.backward();
+        zero.afterBackward();
+        bwd = seconds(t3);
+        hwm += ", backward " + gib(ResidentMemory.peak());
+        long t4 = System.nanoTime();
+        res = zero.step(new AdamHyperparams(1e-4, 0.9, 0.999, 1e-8, 0.01, true, true), 1, 1.0, 1.0);
+        step = seconds(t4);
+        hwm += ", step " + gib(ResidentMemory.peak()) + " (VmHWM, GiB)";
+        lossValue = loss.item_double();
       }
-      long t2 = System.nanoTime();
-      Tensor y = x;
-      for (ShardedUnit u : units) {
-        y = u.forward(y);
-      }
-      Tensor loss = y.to(torch.ScalarType.Float).pow(new Scalar(2)).mean();
-      double fwd = seconds(t2);
-      hwm += ", forward " + gib(ResidentMemory.peak());
-      long t3 = System.nanoTime();
-      zero.beforeBackward();
-      loss.backward();
-      zero.afterBackward();
-      double bwd = seconds(t3);
-      hwm += ", backward " + gib(ResidentMemory.peak());
-      long t4 = System.nanoTime();
-      StepResult res =
-          zero.step(new AdamHyperparams(1e-4, 0.9, 0.999, 1e-8, 0.01, true, true), 1, 1.0, 1.0);
-      double step = seconds(t4);
-      hwm += ", step " + gib(ResidentMemory.peak()) + " (VmHWM, GiB)";
       out.add(hwm);
       MemoryBreakdown m = zero.memory();
       out.add(
           String.format(
               "rank %d of %d: loss %.6f, grad norm %.4f, skipped %b",
-              comm.rank(), world, loss.item_double(), res.gradNorm(), res.skipped()));
+              comm.rank(), world, lossValue, res.gradNorm(), res.skipped()));
       out.add(
           String.format(
               "build+partition %.1f s, optimizer+swap setup %.1f s, forward %.1f s, backward"
