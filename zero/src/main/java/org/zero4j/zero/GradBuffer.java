@@ -81,9 +81,16 @@ final class GradBuffer implements GradientReducer {
     }
     List<Pending> pending = new ArrayList<>();
     List<Runnable> after = new ArrayList<>();
+    // Every view and wire copy made here is closed once its collective is done: left to the
+    // garbage collector, a wire copy of each bucket would stay resident long after the step.
+    List<Tensor> temps = new ArrayList<>();
     for (ShardLayout.Bucket b : layout.buckets()) {
       Tensor bucket = flat.narrow(0, b.start(), b.paddedNumel());
       Tensor onWire = wire == working ? bucket : bucket.to(wire.scalarType());
+      temps.add(bucket);
+      if (onWire != bucket) {
+        temps.add(onWire);
+      }
       long chunk = b.chunk(world);
       if (!partitioned || !reduceScatter) {
         pending.add(comm.allReduce(onWire));
@@ -93,14 +100,19 @@ final class GradBuffer implements GradientReducer {
                 bucket.copy_(onWire);
               }
               if (partitioned) {
-                shard
-                    .narrow(0, b.shardOffset(), chunk)
-                    .copy_(bucket.narrow(0, comm.rank() * chunk, chunk));
+                try (Tensor dst = shard.narrow(0, b.shardOffset(), chunk);
+                    Tensor src = bucket.narrow(0, comm.rank() * chunk, chunk)) {
+                  dst.copy_(src);
+                }
               }
             });
       } else {
         Tensor out = shard.narrow(0, b.shardOffset(), chunk);
         Tensor outWire = wire == working ? out : wire.empty(chunk);
+        temps.add(out);
+        if (outWire != out) {
+          temps.add(outWire);
+        }
         pending.add(comm.reduceScatterInPlace(outWire, onWire)); // the bucket is scratch
         after.add(
             () -> {
@@ -113,6 +125,9 @@ final class GradBuffer implements GradientReducer {
     for (int i = 0; i < pending.size(); i++) {
       pending.get(i).await();
       after.get(i).run();
+    }
+    for (Tensor t : temps) {
+      t.close();
     }
     return partitioned ? shard : flat;
   }
