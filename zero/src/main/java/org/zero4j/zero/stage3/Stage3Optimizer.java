@@ -214,16 +214,19 @@ public final class Stage3Optimizer implements ZeroRuntime {
 
   private StepResult stepInMemory(
       AdamHyperparams hp, long adamStep, double lossScale, double clipNorm) {
-    try (Tensor grad32 =
-        grads.shardGrad().to(torch.ScalarType.Float, false, true, new MemoryFormatOptional())) {
-      grad32.mul_(new Scalar(1.0 / (comm.worldSize() * lossScale)));
+    try (MemoryFormatOptional format = new MemoryFormatOptional();
+        Tensor grad32 = grads.shardGrad().to(torch.ScalarType.Float, false, true, format);
+        Scalar average = new Scalar(1.0 / (comm.worldSize() * lossScale))) {
+      grad32.mul_(average);
       double norm = allReducedNorm(GradientNorm.sumOfSquares(grad32));
       if (!Double.isFinite(norm)) {
         return new StepResult(true, norm, 1.0);
       }
       double coef = GradientNorm.clipCoefficient(norm, clipNorm);
       if (coef < 1) {
-        grad32.mul_(new Scalar(coef));
+        try (Scalar c = new Scalar(coef)) {
+          grad32.mul_(c);
+        }
       }
       state.update(adam, (from, n) -> grad32.narrow(0, from, n), hp, adamStep, this::intoShards);
       finishWriteBack();
@@ -235,7 +238,8 @@ public final class Stage3Optimizer implements ZeroRuntime {
   double allReducedNorm(double localSumSq) {
     double sumSq = localSumSq;
     if (comm.worldSize() > 1) {
-      try (Tensor t = torch.full(new long[] {1}, new Scalar(sumSq));
+      try (Scalar v = new Scalar(sumSq);
+          Tensor t = torch.full(new long[] {1}, v);
           Tensor d = t.to(torch.ScalarType.Double)) {
         comm.allReduce(d).await();
         sumSq = d.item_double();
