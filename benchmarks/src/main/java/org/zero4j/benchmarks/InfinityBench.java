@@ -112,7 +112,7 @@ public final class InfinityBench {
       units.add(u);
     }
     double build = seconds(t0);
-    String hwm = "RSS at start " + start + "; peak RSS after build " + gib(ResidentMemory.peak());
+    String hwm = "RSS at start " + start + "; peak RSS (now) after build " + rss();
     long unitChunk = ((long) hidden * hidden + hidden + world - 1) / world;
     long subGroup = 50_000_000L;
     OffloadOptimizerConfig oc =
@@ -135,7 +135,7 @@ public final class InfinityBench {
             OptimizerOffload.of(oc, aio, subGroup),
             new ParamOffload(pc, aio, FreeSpaceProbe.FILESYSTEM))) {
       double setup = seconds(t1);
-      hwm += ", setup " + gib(ResidentMemory.peak());
+      hwm += ", setup " + rss();
       double fwd;
       double bwd;
       double step;
@@ -156,17 +156,17 @@ public final class InfinityBench {
         }
         Tensor loss = y.to(torch.ScalarType.Float).pow(new Scalar(2)).mean();
         fwd = seconds(t2);
-        hwm += ", forward " + gib(ResidentMemory.peak());
+        hwm += ", forward " + rss();
         long t3 = System.nanoTime();
         zero.beforeBackward();
         loss.backward();
         zero.afterBackward();
         bwd = seconds(t3);
-        hwm += ", backward " + gib(ResidentMemory.peak());
+        hwm += ", backward " + rss();
         long t4 = System.nanoTime();
         res = zero.step(new AdamHyperparams(1e-4, 0.9, 0.999, 1e-8, 0.01, true, true), 1, 1.0, 1.0);
         step = seconds(t4);
-        hwm += ", step " + gib(ResidentMemory.peak()) + " (VmHWM, GiB)";
+        hwm += ", step " + rss() + " (VmHWM and VmRSS, GiB)";
         lossValue = loss.item_double();
       }
       out.add(hwm);
@@ -191,6 +191,11 @@ public final class InfinityBench {
               m));
     }
     return out;
+  }
+
+  // The peak so far and, in parentheses, the resident set now.
+  private static String rss() {
+    return gib(ResidentMemory.peak()) + " (" + gib(ResidentMemory.current()) + ")";
   }
 
   private static String gib(long bytes) {
