@@ -229,8 +229,11 @@ public final class Collectives implements AutoCloseable {
 
   private Pending pending(org.bytedeco.pytorch.Work work, String what) {
     sequence++;
+    // The Pending owns the work and closes it when awaited, possibly after the caller's scope.
     return new Pending(
-        work, what + " (collective #" + sequence + " on rank " + spec.rank() + ")", spec.timeout());
+        EngineOwned.take(work),
+        what + " (collective #" + sequence + " on rank " + spec.rank() + ")",
+        spec.timeout());
   }
 
   private void checkChunked(String op, Tensor chunk, Tensor whole) {
