@@ -5,6 +5,7 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 import org.zero4j.zero.comm.Collectives;
+import org.zero4j.zero.comm.EngineOwned;
 import org.zero4j.zero.comm.Pending;
 
 /**
@@ -150,8 +151,10 @@ final class UnitCollectives {
     Tensor in;
     Tensor all;
     try (TensorOptions longs = new TensorOptions(torch.ScalarType.Long)) {
-      in = torch.tensor(mine, longs);
-      all = torch.zeros(new long[] {3L * world}, longs); // no fp32 temporary left to the GC
+      // closed by await, possibly after the caller's scope (EngineOwned); allocated as int64
+      // directly, with no fp32 temporary left to the garbage collector
+      in = EngineOwned.take(torch.tensor(mine, longs));
+      all = EngineOwned.take(torch.zeros(new long[] {3L * world}, longs));
     }
     Op op = new Op(unit, kind, step, in, all, null);
     try {
