@@ -6,7 +6,6 @@ import java.util.Deque;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 import org.zero4j.offload.OffloadDevice;
 import org.zero4j.offload.swap.AsyncSwapper;
@@ -15,6 +14,7 @@ import org.zero4j.offload.swap.SwapDirectory;
 import org.zero4j.offload.swap.SwapFile;
 import org.zero4j.offload.swap.SwapOp;
 import org.zero4j.zero.Precision;
+import org.zero4j.zero.comm.EngineOwned;
 
 /**
  * Where each unit's parameter shard lives between gathers ({@code offload_param}): resident in
@@ -170,7 +170,9 @@ final class ShardStore implements AutoCloseable {
   }
 
   private void startRead(UnitParams u, Tensor buffer) {
-    Tensor view = keptOutOfScope(buffer.narrow(0, 0, u.chunk()));
+    // The store owns the view (giveBack closes it); a read-ahead may be gathered only after the
+    // caller's scope has closed (a forward without backward), so the view leaves that scope.
+    Tensor view = EngineOwned.take(buffer.narrow(0, 0, u.chunk()));
     held.put(u, view);
     try {
       reading.put(u, swapper.read(file, fileOffset.get(u), HostBytes.of(view)));
@@ -180,19 +182,6 @@ final class ShardStore implements AutoCloseable {
       free.add(buffer);
       throw e;
     }
-  }
-
-  // Note [outside the caller's scope]: a read starts inside the training loop's PointerScope (in
-  // forward or backward), but a read-ahead may be gathered only after that scope has closed (a
-  // forward without backward). The view belongs to this store, which closes it in giveBack, so it
-  // is taken out of the scope: one more reference, then detached (which drops the scope's).
-  private static Tensor keptOutOfScope(Tensor t) {
-    PointerScope scope = PointerScope.getInnerScope();
-    if (scope != null) {
-      t.retainReference();
-      scope.detach(t);
-    }
-    return t;
   }
 
   /**
