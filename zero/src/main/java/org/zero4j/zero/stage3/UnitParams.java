@@ -89,7 +89,6 @@ final class UnitParams implements AutoCloseable {
     }
   }
 
-  @SuppressWarnings("try")
   private static long[] shapeOf(Tensor t) {
     try (LongArrayRef sizes = t.sizes();
         LongVector v = sizes.vec()) {
