@@ -128,7 +128,11 @@ public final class Engine implements AutoCloseable {
     for (NamedParameter p : params) {
       Tensor t = p.tensor();
       if (t.scalar_type().value != working.scalarType().value) {
-        t.set_data(t.detach().to(working.scalarType()));
+        // closed at once: the detached handle would keep the fp32 weights until a GC
+        try (Tensor d = t.detach();
+            Tensor converted = d.to(working.scalarType())) {
+          t.set_data(converted);
+        }
       }
     }
   }
@@ -156,7 +160,11 @@ public final class Engine implements AutoCloseable {
    *     overflow is handled by skipping the step)
    */
   public void backward(Tensor loss) {
-    double value = loss.detach().to(torch.ScalarType.Double).item_double();
+    double value;
+    try (Tensor d = loss.detach();
+        Tensor d64 = d.to(torch.ScalarType.Double)) {
+      value = d64.item_double();
+    }
     if (!Double.isFinite(value) && config.precision() != Precision.FP16) {
       throw new IllegalStateException(
           "loss is "
@@ -172,7 +180,8 @@ public final class Engine implements AutoCloseable {
     long t0 = System.nanoTime();
     zero.beforeBackward();
     double factor = scaler.scale() / config.gradientAccumulationSteps();
-    try (Tensor scaled = loss.mul(new Scalar(factor))) {
+    try (Scalar f = new Scalar(factor);
+        Tensor scaled = loss.mul(f)) {
       scaled.backward();
     }
     zero.afterBackward();
@@ -306,7 +315,8 @@ public final class Engine implements AutoCloseable {
     if (comm.worldSize() == 1) {
       return value;
     }
-    try (Tensor t = torch.full(new long[] {1}, new Scalar(value));
+    try (Scalar v = new Scalar(value);
+        Tensor t = torch.full(new long[] {1}, v);
         Tensor d = t.to(torch.ScalarType.Double)) {
       comm.allReduce(d).await();
       return d.item_double() / comm.worldSize();
