@@ -28,11 +28,18 @@ import org.zero4j.offload.AioConfig;
  * optimizer step) never blocks on the queue depth and can compute while I/O runs. Worker threads
  * issue {@code pread}/{@code pwrite} through {@link FileChannel}, which is safe for concurrent
  * positional calls on one channel.
+ *
+ * <p>Note [direct and buffered parts]: where the file has an {@code O_DIRECT} descriptor and a
+ * request's buffer address and file offset are equally placed within a block, the request's whole
+ * blocks go through that descriptor, past the page cache, and only its partial first and last
+ * blocks through the buffered one. With {@link SwapLayout}'s block-aligned regions and staging
+ * buffers, that leaves one partial block per region at most. Any other request is buffered whole.
+ * Direct reads keep the page cache out of the read path: on a disk that streams faster than the
+ * kernel copies cached pages, buffered reads fall short of the disk (see BENCHMARKS.md, issue 6).
  */
 public final class AsyncSwapper implements AutoCloseable {
 
-  private record Request(
-      SwapOp op, boolean write, FileChannel ch, String file, long pos, ByteBuffer buf) {}
+  private record Request(SwapOp op, boolean write, SwapFile file, long pos, ByteBuffer buf) {}
 
   private record Pending(
       SwapOp op, boolean write, SwapFile file, long pos, ByteBuffer buf, boolean sync) {}
@@ -159,14 +166,7 @@ public final class AsyncSwapper implements AutoCloseable {
             int len = Math.min(aio.blockSize(), total - off);
             ByteBuffer part = all.duplicate();
             part.position(off).limit(off + len);
-            Request r =
-                new Request(
-                    p.op,
-                    p.write,
-                    p.file.channel(),
-                    p.file.path().toString(),
-                    p.pos + off,
-                    part.slice());
+            Request r = new Request(p.op, p.write, p.file, p.pos + off, part.slice());
             workers.execute(() -> run(r));
             off += len;
           }
@@ -185,19 +185,45 @@ public final class AsyncSwapper implements AutoCloseable {
     Throwable error = null;
     try {
       ByteBuffer b = r.buf;
-      long pos = r.pos;
-      while (b.hasRemaining()) {
-        int n = r.write ? r.ch.write(b, pos) : r.ch.read(b, pos);
-        if (n < 0) {
-          throw new EOFException("swap file " + r.file + " ends before offset " + pos);
-        }
-        pos += n;
+      int len = b.remaining();
+      int block = r.file.block();
+      FileChannel direct = r.file.directChannel();
+      if (direct != null
+          && b.isDirect()
+          && Math.floorMod(b.alignmentOffset(0, block) - r.pos, block) == 0) {
+        // Note [direct and buffered parts]
+        int head = (int) Math.min(len, Math.floorMod(-r.pos, (long) block));
+        int body = (len - head) / block * block;
+        move(r, direct, part(b, head, body), r.pos + head);
+        move(r, r.file.channel(), part(b, 0, head), r.pos);
+        move(r, r.file.channel(), part(b, head + body, len - head - body), r.pos + head + body);
+      } else {
+        move(r, r.file.channel(), b, r.pos);
       }
     } catch (IOException | RuntimeException e) {
       error = e;
     } finally {
       slots.release();
       r.op.requestDone(error);
+    }
+  }
+
+  private static ByteBuffer part(ByteBuffer b, int off, int len) {
+    return b.duplicate().position(off).limit(off + len).slice();
+  }
+
+  // A direct transfer that comes back short of a block multiple (a signal, or the end of a file
+  // being truncated) finishes on the buffered descriptor, which takes any alignment.
+  private static void move(Request r, FileChannel ch, ByteBuffer b, long pos) throws IOException {
+    while (b.hasRemaining()) {
+      int n = r.write ? ch.write(b, pos) : ch.read(b, pos);
+      if (n < 0) {
+        throw new EOFException("swap file " + r.file.path() + " ends before offset " + pos);
+      }
+      pos += n;
+      if (ch != r.file.channel() && n % r.file.block() != 0) {
+        ch = r.file.channel();
+      }
     }
   }
 
