@@ -39,7 +39,8 @@ import org.zero4j.zero.comm.LocalRanks;
  *   <li>Swap throughput: {@link AsyncSwapper} writing (then {@code fdatasync}) and reading (page
  *       cache dropped first) a file of {@code --mib} MiB through 16 MiB buffers, against {@code dd
  *       oflag=direct conv=fdatasync} and {@code dd iflag=direct} on the same directory. Best of
- *       {@code --rounds}, each round alternating dd and swapper.
+ *       {@code --rounds}, each round running dd, the swapper (with {@code O_DIRECT} where the
+ *       filesystem takes it), then the swapper on a file opened without {@code O_DIRECT}.
  *   <li>The same through a memory mapping ({@code MappedByteBuffer} writes and {@code force}, i.e.
  *       {@code msync}; reads after dropping the cache), the alternative the swapper does not take.
  *   <li>Optimizer step: a ZeRO stage-1 step of {@code --params} fp32 parameters with the state on
@@ -80,21 +81,34 @@ public final class OffloadBench {
         aio.queueDepth(),
         aio.intraOpParallelism());
     double[] disk = throughput(dir, mib, rounds, aio);
+    String row = "%-6s %12.0f %12.0f %8.2f %15.0f %8.2f%n";
     System.out.printf(
         Locale.ROOT,
-        "%-6s %12s %12s %8s%n%-6s %12.0f %12.0f %8.2f%n%-6s %12.0f %12.0f %8.2f%n",
+        "%-6s %12s %12s %8s %15s %8s%n",
         "",
         "dd MB/s",
         "swapper MB/s",
         "ratio",
+        "buffered MB/s",
+        "ratio");
+    System.out.printf(
+        Locale.ROOT,
+        row,
         "write",
         disk[0] / 1e6,
         disk[1] / 1e6,
         disk[1] / disk[0],
+        disk[6] / 1e6,
+        disk[6] / disk[0]);
+    System.out.printf(
+        Locale.ROOT,
+        row,
         "read",
         disk[2] / 1e6,
         disk[3] / 1e6,
-        disk[3] / disk[2]);
+        disk[3] / disk[2],
+        disk[7] / 1e6,
+        disk[7] / disk[2]);
     System.out.printf(
         Locale.ROOT,
         "mmap   write %.0f MB/s (%.2f of dd), read %.0f MB/s (%.2f of dd)%n",
@@ -110,15 +124,19 @@ public final class OffloadBench {
     return i >= 0 && i + 1 < args.length ? args[i + 1] : dflt;
   }
 
-  /** Best {dd write, swapper write, dd read, swapper read, mmap write, mmap read} in bytes/s. */
+  /**
+   * Best {dd write, swapper write, dd read, swapper read, mmap write, mmap read, buffered swapper
+   * write, buffered swapper read} in bytes/s.
+   */
   private static double[] throughput(Path dirPath, int mib, int rounds, AioConfig aio)
       throws Exception {
     long bytes = (long) mib << 20;
     SwapDirectory dir =
-        SwapDirectory.open("--dir", dirPath.toString(), 2 * bytes, FreeSpaceProbe.FILESYSTEM);
+        SwapDirectory.open("--dir", dirPath.toString(), 3 * bytes, FreeSpaceProbe.FILESYSTEM);
     Path ddFile = dirPath.resolve("zero4j-bench-dd.bin");
-    double[] best = new double[6];
+    double[] best = new double[8];
     try (SwapFile file = SwapFile.create(dir, "bench", 0, bytes);
+        SwapFile buffered = SwapFile.create(dir, "bench-buffered", 0, bytes, false);
         AsyncSwapper swapper = new AsyncSwapper(aio);
         SwapBufferPool pool = new SwapBufferPool("bench", 4, BUFFER_MIB << 18)) {
       List<SwapBuffer> bufs = new ArrayList<>();
@@ -130,12 +148,20 @@ public final class OffloadBench {
           t.uniform_();
         }
       }
+      System.out.printf(
+          Locale.ROOT,
+          "swap file O_DIRECT: %s (filesystem block %d)%n",
+          file.direct(),
+          Files.getFileStore(dirPath).getBlockSize());
       for (int r = 0; r < rounds; r++) {
         best[0] = Math.max(best[0], DiskBaseline.writeBytesPerSecond(ddFile, mib));
         best[1] = Math.max(best[1], swap(swapper, file, bufs, bytes, true));
+        best[6] = Math.max(best[6], swap(swapper, buffered, bufs, bytes, true));
         DiskBaseline.dropCache(file.path());
+        DiskBaseline.dropCache(buffered.path());
         best[2] = Math.max(best[2], DiskBaseline.readBytesPerSecond(ddFile, mib));
         best[3] = Math.max(best[3], swap(swapper, file, bufs, bytes, false));
+        best[7] = Math.max(best[7], swap(swapper, buffered, bufs, bytes, false));
       }
       // After the swapper's rounds: a live mapping pins its pages, so the cache cannot be dropped
       // under it; each mapping is collected before the next cache drop.

@@ -17,11 +17,14 @@ import org.zero4j.offload.AioConfig;
  * DeepSpeed's {@code aio} knobs: each operation is cut into {@code block_size} requests, {@code
  * intra_op_parallelism} threads run them, and at most {@code queue_depth} requests are in flight.
  *
- * <p>Note [submission modes]: by default a batch of up to {@code queue_depth} requests of one
- * operation is submitted at once, when that many queue slots are free ({@code io_submit} of a batch
- * in DeepSpeed's aio); {@code single_submit} submits one request at a time as each slot frees. With
- * {@code overlap_events = false} the dispatcher waits for each submitted batch (or single request)
- * to complete before it submits the next, so submission never overlaps completion.
+ * <p>Note [submission modes]: by default requests of one operation are submitted in batches ({@code
+ * io_submit} of several iocbs in DeepSpeed's aio); {@code single_submit} submits one request at a
+ * time. With {@code overlap_events} (the default) submission overlaps completion: as soon as a slot
+ * frees, the dispatcher submits as many requests as there are free slots, so the queue stays full
+ * (a batch waiting for all {@code queue_depth} slots would drain the queue before each batch and
+ * leave the disk idle for a thread wake-up each time). With {@code overlap_events = false} a batch
+ * of up to {@code queue_depth} requests (or a single request) is submitted on an empty queue and
+ * the dispatcher waits for it to complete before it submits the next.
  *
  * <p>Note [swapper threads]: {@link #read} and {@link #write} only enqueue; one dispatcher thread
  * cuts operations into requests in submission order and waits for a queue slot, so the caller (the
@@ -161,7 +164,15 @@ public final class AsyncSwapper implements AutoCloseable {
           int left =
               (int) Math.max(1, (total - off + (long) aio.blockSize() - 1) / aio.blockSize());
           int batch = aio.singleSubmit() ? 1 : Math.min(aio.queueDepth(), left);
-          slots.acquire(batch);
+          if (aio.overlapEvents()) {
+            slots.acquire();
+            int free = slots.drainPermits();
+            int more = Math.min(batch - 1, free);
+            slots.release(free - more);
+            batch = 1 + more;
+          } else {
+            slots.acquire(batch);
+          }
           for (int i = 0; i < batch; i++) {
             int len = Math.min(aio.blockSize(), total - off);
             ByteBuffer part = all.duplicate();

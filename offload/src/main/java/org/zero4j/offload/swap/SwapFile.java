@@ -113,9 +113,11 @@ public final class SwapFile implements AutoCloseable {
 
   /**
    * As {@link #create(SwapDirectory, String, int, long)}; with {@code tryDirect} false the file is
-   * read and written through the page cache even where the filesystem takes {@code O_DIRECT}.
+   * read and written through the page cache even where the filesystem takes {@code O_DIRECT} (the
+   * offload bench compares the two).
    */
-  static SwapFile create(SwapDirectory dir, String tag, int rank, long size, boolean tryDirect) {
+  public static SwapFile create(
+      SwapDirectory dir, String tag, int rank, long size, boolean tryDirect) {
     if (size < 0) {
       throw new IllegalArgumentException("swap file size must be >= 0, got " + size);
     }
