@@ -170,10 +170,11 @@ class OffloadTrainingTest {
         assertEquals(state, m.hostBytes(), m.toString());
         assertEquals(0, m.nvmeBytes(), m.toString());
       } else {
-        assertEquals(3 * 50 * 4, state, m.toString());
-        // the swap file: master, exp_avg and exp_avg_sq of the 50-element shard, each padded to a
-        // block (Note [why 4096] in SwapLayout)
-        assertEquals(3 * SwapLayout.align(50 * 4), m.nvmeBytes(), m.toString());
+        assertEquals(165 * 12, state, "rank 0 holds 165 elements of 12 bytes of state: " + m);
+        // the swap file: sub-groups of 50 (three, then one of 15), each one's master, exp_avg and
+        // exp_avg_sq starting on a 4096-byte block (Note [why 4096] in SwapLayout)
+        long nvme = 3 * (3 * SwapLayout.align(50 * 4) + SwapLayout.align(15 * 4));
+        assertEquals(nvme, m.nvmeBytes(), m.toString());
         assertEquals(3 * 50 * 4, m.hostBytes(), "3 staging buffers of 50 fp32: " + m);
       }
       assertTrue(m.residentSetBytes() > 0, m.toString());
