@@ -80,7 +80,12 @@ public final class OffloadBench {
         aio.blockSize(),
         aio.queueDepth(),
         aio.intraOpParallelism());
-    double[] disk = throughput(dir, mib, rounds, aio);
+    double[][] runs = throughput(dir, mib, rounds, aio);
+    double[] disk = new double[runs.length];
+    for (int k = 0; k < runs.length; k++) {
+      disk[k] = Arrays.stream(runs[k]).max().orElseThrow();
+    }
+    System.out.printf(Locale.ROOT, "best of %d rounds:%n", rounds);
     String row = "%-6s %12.0f %12.0f %8.2f %15.0f %8.2f%n";
     System.out.printf(
         Locale.ROOT,
@@ -111,6 +116,15 @@ public final class OffloadBench {
         disk[7] / disk[2]);
     System.out.printf(
         Locale.ROOT,
+        "paired (same round) ratio to dd, median of %d rounds: write %.2f (buffered %.2f),"
+            + " read %.2f (buffered %.2f)%n",
+        rounds,
+        pairedMedian(runs[1], runs[0]),
+        pairedMedian(runs[6], runs[0]),
+        pairedMedian(runs[3], runs[2]),
+        pairedMedian(runs[7], runs[2]));
+    System.out.printf(
+        Locale.ROOT,
         "mmap   write %.0f MB/s (%.2f of dd), read %.0f MB/s (%.2f of dd)%n",
         disk[4] / 1e6,
         disk[4] / disk[0],
@@ -124,17 +138,29 @@ public final class OffloadBench {
     return i >= 0 && i + 1 < args.length ? args[i + 1] : dflt;
   }
 
+  // Note [paired ratios]: the disk of a shared VM changes speed from one second to the next, so a
+  // swapper figure is compared with the dd run just before it in the same round; the median over
+  // rounds of those ratios is steadier than the ratio of two bests taken at different moments.
+  private static double pairedMedian(double[] x, double[] baseline) {
+    double[] r = new double[x.length];
+    for (int i = 0; i < x.length; i++) {
+      r[i] = x[i] / baseline[i];
+    }
+    Arrays.sort(r);
+    return r.length % 2 == 1 ? r[r.length / 2] : (r[r.length / 2 - 1] + r[r.length / 2]) / 2;
+  }
+
   /**
-   * Best {dd write, swapper write, dd read, swapper read, mmap write, mmap read, buffered swapper
-   * write, buffered swapper read} in bytes/s.
+   * Per round, in bytes/s: {dd write, swapper write, dd read, swapper read, mmap write, mmap read,
+   * buffered swapper write, buffered swapper read}.
    */
-  private static double[] throughput(Path dirPath, int mib, int rounds, AioConfig aio)
+  private static double[][] throughput(Path dirPath, int mib, int rounds, AioConfig aio)
       throws Exception {
     long bytes = (long) mib << 20;
     SwapDirectory dir =
         SwapDirectory.open("--dir", dirPath.toString(), 3 * bytes, FreeSpaceProbe.FILESYSTEM);
     Path ddFile = dirPath.resolve("zero4j-bench-dd.bin");
-    double[] best = new double[8];
+    double[][] runs = new double[8][rounds];
     try (SwapFile file = SwapFile.create(dir, "bench", 0, bytes);
         SwapFile buffered = SwapFile.create(dir, "bench-buffered", 0, bytes, false);
         AsyncSwapper swapper = new AsyncSwapper(aio);
@@ -154,29 +180,29 @@ public final class OffloadBench {
           file.direct(),
           Files.getFileStore(dirPath).getBlockSize());
       for (int r = 0; r < rounds; r++) {
-        best[0] = Math.max(best[0], DiskBaseline.writeBytesPerSecond(ddFile, mib));
-        best[1] = Math.max(best[1], swap(swapper, file, bufs, bytes, true));
-        best[6] = Math.max(best[6], swap(swapper, buffered, bufs, bytes, true));
+        runs[0][r] = DiskBaseline.writeBytesPerSecond(ddFile, mib);
+        runs[1][r] = swap(swapper, file, bufs, bytes, true);
+        runs[6][r] = swap(swapper, buffered, bufs, bytes, true);
         DiskBaseline.dropCache(file.path());
         DiskBaseline.dropCache(buffered.path());
-        best[2] = Math.max(best[2], DiskBaseline.readBytesPerSecond(ddFile, mib));
-        best[3] = Math.max(best[3], swap(swapper, file, bufs, bytes, false));
-        best[7] = Math.max(best[7], swap(swapper, buffered, bufs, bytes, false));
+        runs[2][r] = DiskBaseline.readBytesPerSecond(ddFile, mib);
+        runs[3][r] = swap(swapper, file, bufs, bytes, false);
+        runs[7][r] = swap(swapper, buffered, bufs, bytes, false);
       }
       // After the swapper's rounds: a live mapping pins its pages, so the cache cannot be dropped
       // under it; each mapping is collected before the next cache drop.
       for (int r = 0; r < rounds; r++) {
-        best[4] = Math.max(best[4], mapped(file.path(), bufs, bytes, true));
+        runs[4][r] = mapped(file.path(), bufs, bytes, true);
         unmap();
         DiskBaseline.dropCache(file.path());
-        best[5] = Math.max(best[5], mapped(file.path(), bufs, bytes, false));
+        runs[5][r] = mapped(file.path(), bufs, bytes, false);
         unmap();
       }
       bufs.forEach(pool::release);
     } finally {
       Files.deleteIfExists(ddFile);
     }
-    return best;
+    return runs;
   }
 
   private static double swap(

@@ -5,6 +5,7 @@ import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
+import org.zero4j.kernels.host.HugePages;
 
 /**
  * Block alignment for swap I/O. {@link AsyncSwapper} moves a request with {@code O_DIRECT} (past
@@ -35,8 +36,10 @@ public final class SwapLayout {
 
   /**
    * A new uninitialised contiguous 1-D CPU tensor of {@code numel} elements of {@code dtype} whose
-   * data starts at a multiple of {@link #BLOCK}. It is a view into a slightly larger allocation and
-   * its only owner: closing it frees the memory.
+   * data starts at a multiple of {@link #BLOCK}. A tensor of at least {@link HugePages#SIZE} bytes
+   * starts on a huge-page boundary instead, and its whole huge pages are advised to the kernel as
+   * such (Note [huge pages for swap buffers] in {@link HugePages}). It is a view into a slightly
+   * larger allocation and its only owner: closing it frees the memory.
    */
   @SuppressWarnings("try")
   public static Tensor alignedEmpty(long numel, torch.ScalarType dtype) {
@@ -50,10 +53,12 @@ public final class SwapLayout {
         throw new IllegalArgumentException(
             "elements of " + itemSize + " bytes cannot be aligned to " + BLOCK + " bytes");
       }
-      long slack = BLOCK / itemSize;
+      long bytes = numel * itemSize;
+      long alignment = bytes >= HugePages.SIZE ? HugePages.SIZE : BLOCK;
+      long slack = alignment / itemSize;
       try (Tensor base =
           torch.empty(new long[] {numel + slack}, options, new MemoryFormatOptional())) {
-        long misalignment = address(base) % BLOCK;
+        long misalignment = address(base) % alignment;
         if (misalignment % itemSize != 0) {
           throw new IllegalStateException(
               "libtorch returned memory at address "
@@ -61,9 +66,14 @@ public final class SwapLayout {
                   + ", not a multiple of the element size "
                   + itemSize);
         }
-        long skip = (BLOCK - misalignment) % BLOCK / itemSize;
+        long skip = (alignment - misalignment) % alignment / itemSize;
         // the view shares the allocation's storage and keeps it alive after base is closed
-        return base.narrow(0, skip, numel);
+        Tensor view = base.narrow(0, skip, numel);
+        if (alignment == HugePages.SIZE) {
+          // whole huge pages only: a partial one would fault in 2 MiB for the tail's few bytes
+          HugePages.advise(address(view), bytes / HugePages.SIZE * HugePages.SIZE);
+        }
+        return view;
       }
     }
   }
