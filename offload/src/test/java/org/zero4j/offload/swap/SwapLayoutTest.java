@@ -10,6 +10,7 @@ import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.Test;
+import org.zero4j.kernels.host.HugePages;
 
 /** Layout rounding and block-aligned staging tensors, on odd sizes. */
 class SwapLayoutTest {
@@ -43,6 +44,9 @@ class SwapLayoutTest {
           assertTrue(t.is_contiguous() && t.is_cpu(), type + " x " + n);
           if (n > 0) {
             assertEquals(0, SwapLayout.address(t) % SwapLayout.BLOCK, type + " x " + n);
+            if (n * t.element_size() >= HugePages.SIZE) {
+              assertEquals(0, SwapLayout.address(t) % HugePages.SIZE, "huge " + type + " x " + n);
+            }
             // the whole view is writable memory: fill it and read the last element back
             t.fill_(new Scalar(7.0));
             try (Tensor last = t.narrow(0, n - 1, 1)) {
