@@ -36,8 +36,10 @@ import org.zero4j.offload.swap.SwapOp;
  *
  * <p>Resident memory: the pool ({@code buffer_count x min(sub_group_size, shard) x 4} bytes) is the
  * only host memory the state passes through; the file is read and written with {@code pread}/{@code
- * pwrite}, never mapped, so its pages stay in the kernel's page cache (reclaimable, not part of
- * this process's resident set) and are flushed ({@code fdatasync}) once per step.
+ * pwrite}, never mapped, mostly with {@code O_DIRECT}; what does pass through the kernel's page
+ * cache (partial blocks, or everything where the filesystem refuses {@code O_DIRECT}) is
+ * reclaimable, not part of this process's resident set, and flushed ({@code fdatasync}) after each
+ * sub-group's write-back.
  */
 final class SwappedOptimizerShard implements OptimizerState {
 

@@ -123,8 +123,10 @@ public final class AsyncSwapper implements AutoCloseable {
    * Starts a flush of {@code file} to the device ({@code fdatasync}) once every operation submitted
    * before it has completed. Operations submitted after it start when it is done.
    *
-   * <p>Note [flush in the pipeline]: positional writes land in the page cache and return; the disk
-   * transfer happens at writeback. Flushing after each sub-group's write-back, on the I/O threads,
+   * <p>Note [flush in the pipeline]: buffered positional writes (all of them where the filesystem
+   * refuses {@code O_DIRECT}, and the partial blocks otherwise) land in the page cache and return;
+   * the disk transfer happens at writeback, and a direct write into a hole still leaves the extent
+   * metadata to write back. Flushing after each sub-group's write-back, on the I/O threads,
    * overlaps that transfer with the next sub-group's update instead of leaving it all to one flush
    * at the end of the step, and keeps the dirty page cache bounded by about one sub-group.
    */
