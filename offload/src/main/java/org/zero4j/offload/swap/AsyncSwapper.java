@@ -37,8 +37,9 @@ import org.zero4j.offload.AioConfig;
  * blocks go through that descriptor, past the page cache, and only its partial first and last
  * blocks through the buffered one. With {@link SwapLayout}'s block-aligned regions and staging
  * buffers, that leaves one partial block per region at most. Any other request is buffered whole.
- * Direct reads keep the page cache out of the read path: on a disk that streams faster than the
- * kernel copies cached pages, buffered reads fall short of the disk (see BENCHMARKS.md, issue 6).
+ * Direct transfers skip the kernel's copy through the page cache and keep that cache from filling
+ * with swapped state; with staging buffers on huge pages they measured at or above {@code dd}'s
+ * bandwidth, where buffered reads stayed below it (BENCHMARKS.md, OffloadBench).
  */
 public final class AsyncSwapper implements AutoCloseable {
 
