@@ -39,7 +39,8 @@ import org.zero4j.zero.comm.LocalRanks;
  *   <li>Swap throughput: {@link AsyncSwapper} writing (then {@code fdatasync}) and reading (page
  *       cache dropped first) a file of {@code --mib} MiB through 16 MiB buffers, against {@code dd
  *       oflag=direct conv=fdatasync} and {@code dd iflag=direct} on the same directory. Best of
- *       {@code --rounds}, each round alternating dd and swapper.
+ *       {@code --rounds}, each round running dd, the swapper (with {@code O_DIRECT} where the
+ *       filesystem takes it), then the swapper on a file opened without {@code O_DIRECT}.
  *   <li>The same through a memory mapping ({@code MappedByteBuffer} writes and {@code force}, i.e.
  *       {@code msync}; reads after dropping the cache), the alternative the swapper does not take.
  *   <li>Optimizer step: a ZeRO stage-1 step of {@code --params} fp32 parameters with the state on
@@ -79,22 +80,49 @@ public final class OffloadBench {
         aio.blockSize(),
         aio.queueDepth(),
         aio.intraOpParallelism());
-    double[] disk = throughput(dir, mib, rounds, aio);
+    double[][] runs = throughput(dir, mib, rounds, aio);
+    double[] disk = new double[runs.length];
+    for (int k = 0; k < runs.length; k++) {
+      disk[k] = Arrays.stream(runs[k]).max().orElseThrow();
+    }
+    System.out.printf(Locale.ROOT, "best of %d rounds:%n", rounds);
+    String row = "%-6s %12.0f %12.0f %8.2f %15.0f %8.2f%n";
     System.out.printf(
         Locale.ROOT,
-        "%-6s %12s %12s %8s%n%-6s %12.0f %12.0f %8.2f%n%-6s %12.0f %12.0f %8.2f%n",
+        "%-6s %12s %12s %8s %15s %8s%n",
         "",
         "dd MB/s",
         "swapper MB/s",
         "ratio",
+        "buffered MB/s",
+        "ratio");
+    System.out.printf(
+        Locale.ROOT,
+        row,
         "write",
         disk[0] / 1e6,
         disk[1] / 1e6,
         disk[1] / disk[0],
+        disk[6] / 1e6,
+        disk[6] / disk[0]);
+    System.out.printf(
+        Locale.ROOT,
+        row,
         "read",
         disk[2] / 1e6,
         disk[3] / 1e6,
-        disk[3] / disk[2]);
+        disk[3] / disk[2],
+        disk[7] / 1e6,
+        disk[7] / disk[2]);
+    System.out.printf(
+        Locale.ROOT,
+        "paired (same round) ratio to dd, median of %d rounds: write %.2f (buffered %.2f),"
+            + " read %.2f (buffered %.2f)%n",
+        rounds,
+        pairedMedian(runs[1], runs[0]),
+        pairedMedian(runs[6], runs[0]),
+        pairedMedian(runs[3], runs[2]),
+        pairedMedian(runs[7], runs[2]));
     System.out.printf(
         Locale.ROOT,
         "mmap   write %.0f MB/s (%.2f of dd), read %.0f MB/s (%.2f of dd)%n",
@@ -110,15 +138,31 @@ public final class OffloadBench {
     return i >= 0 && i + 1 < args.length ? args[i + 1] : dflt;
   }
 
-  /** Best {dd write, swapper write, dd read, swapper read, mmap write, mmap read} in bytes/s. */
-  private static double[] throughput(Path dirPath, int mib, int rounds, AioConfig aio)
+  // Note [paired ratios]: the disk of a shared VM changes speed from one second to the next, so a
+  // swapper figure is compared with the dd run just before it in the same round; the median over
+  // rounds of those ratios is steadier than the ratio of two bests taken at different moments.
+  private static double pairedMedian(double[] x, double[] baseline) {
+    double[] r = new double[x.length];
+    for (int i = 0; i < x.length; i++) {
+      r[i] = x[i] / baseline[i];
+    }
+    Arrays.sort(r);
+    return r.length % 2 == 1 ? r[r.length / 2] : (r[r.length / 2 - 1] + r[r.length / 2]) / 2;
+  }
+
+  /**
+   * Per round, in bytes/s: {dd write, swapper write, dd read, swapper read, mmap write, mmap read,
+   * buffered swapper write, buffered swapper read}.
+   */
+  private static double[][] throughput(Path dirPath, int mib, int rounds, AioConfig aio)
       throws Exception {
     long bytes = (long) mib << 20;
     SwapDirectory dir =
-        SwapDirectory.open("--dir", dirPath.toString(), 2 * bytes, FreeSpaceProbe.FILESYSTEM);
+        SwapDirectory.open("--dir", dirPath.toString(), 3 * bytes, FreeSpaceProbe.FILESYSTEM);
     Path ddFile = dirPath.resolve("zero4j-bench-dd.bin");
-    double[] best = new double[6];
+    double[][] runs = new double[8][rounds];
     try (SwapFile file = SwapFile.create(dir, "bench", 0, bytes);
+        SwapFile buffered = SwapFile.create(dir, "bench-buffered", 0, bytes, false);
         AsyncSwapper swapper = new AsyncSwapper(aio);
         SwapBufferPool pool = new SwapBufferPool("bench", 4, BUFFER_MIB << 18)) {
       List<SwapBuffer> bufs = new ArrayList<>();
@@ -130,27 +174,35 @@ public final class OffloadBench {
           t.uniform_();
         }
       }
+      System.out.printf(
+          Locale.ROOT,
+          "swap file O_DIRECT: %s (filesystem block %d)%n",
+          file.direct(),
+          Files.getFileStore(dirPath).getBlockSize());
       for (int r = 0; r < rounds; r++) {
-        best[0] = Math.max(best[0], DiskBaseline.writeBytesPerSecond(ddFile, mib));
-        best[1] = Math.max(best[1], swap(swapper, file, bufs, bytes, true));
+        runs[0][r] = DiskBaseline.writeBytesPerSecond(ddFile, mib);
+        runs[1][r] = swap(swapper, file, bufs, bytes, true);
+        runs[6][r] = swap(swapper, buffered, bufs, bytes, true);
         DiskBaseline.dropCache(file.path());
-        best[2] = Math.max(best[2], DiskBaseline.readBytesPerSecond(ddFile, mib));
-        best[3] = Math.max(best[3], swap(swapper, file, bufs, bytes, false));
+        DiskBaseline.dropCache(buffered.path());
+        runs[2][r] = DiskBaseline.readBytesPerSecond(ddFile, mib);
+        runs[3][r] = swap(swapper, file, bufs, bytes, false);
+        runs[7][r] = swap(swapper, buffered, bufs, bytes, false);
       }
       // After the swapper's rounds: a live mapping pins its pages, so the cache cannot be dropped
       // under it; each mapping is collected before the next cache drop.
       for (int r = 0; r < rounds; r++) {
-        best[4] = Math.max(best[4], mapped(file.path(), bufs, bytes, true));
+        runs[4][r] = mapped(file.path(), bufs, bytes, true);
         unmap();
         DiskBaseline.dropCache(file.path());
-        best[5] = Math.max(best[5], mapped(file.path(), bufs, bytes, false));
+        runs[5][r] = mapped(file.path(), bufs, bytes, false);
         unmap();
       }
       bufs.forEach(pool::release);
     } finally {
       Files.deleteIfExists(ddFile);
     }
-    return best;
+    return runs;
   }
 
   private static double swap(

@@ -20,6 +20,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.zero4j.offload.swap.SwapLayout;
 import org.zero4j.zero.MemoryBreakdown;
 import org.zero4j.zero.TinyMlp;
 import org.zero4j.zero.comm.LocalRanks;
@@ -169,7 +170,11 @@ class OffloadTrainingTest {
         assertEquals(state, m.hostBytes(), m.toString());
         assertEquals(0, m.nvmeBytes(), m.toString());
       } else {
-        assertEquals(state, m.nvmeBytes(), m.toString());
+        assertEquals(165 * 12, state, "rank 0 holds 165 elements of 12 bytes of state: " + m);
+        // the swap file: sub-groups of 50 (three, then one of 15), each one's master, exp_avg and
+        // exp_avg_sq starting on a 4096-byte block (Note [why 4096] in SwapLayout)
+        long nvme = 3 * (3 * SwapLayout.align(50 * 4) + SwapLayout.align(15 * 4));
+        assertEquals(nvme, m.nvmeBytes(), m.toString());
         assertEquals(3 * 50 * 4, m.hostBytes(), "3 staging buffers of 50 fp32: " + m);
       }
       assertTrue(m.residentSetBytes() > 0, m.toString());

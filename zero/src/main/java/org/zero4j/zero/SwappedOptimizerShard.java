@@ -12,6 +12,7 @@ import org.zero4j.offload.swap.SwapBuffer;
 import org.zero4j.offload.swap.SwapBufferPool;
 import org.zero4j.offload.swap.SwapDirectory;
 import org.zero4j.offload.swap.SwapFile;
+import org.zero4j.offload.swap.SwapLayout;
 import org.zero4j.offload.swap.SwapOp;
 
 /**
@@ -19,8 +20,10 @@ import org.zero4j.offload.swap.SwapOp;
  * sub-group by sub-group through a small pool of host buffers (ZeRO-Infinity's optimizer swapping).
  *
  * <p>File layout: the shard is cut into sub-groups of {@code sub_group_size} elements; sub-group
- * {@code [s, s + n)} occupies bytes {@code [12 s, 12 (s + n))}, holding its master, exp_avg and
- * exp_avg_sq back to back, so one sub-group is one contiguous region of the disk.
+ * {@code g} holds its master, exp_avg and exp_avg_sq back to back, so one sub-group is one
+ * contiguous region of the disk. Each of the three starts at a multiple of {@link
+ * SwapLayout#BLOCK}, its {@code 4 n} bytes padded up to one ({@code stride} for full sub-groups),
+ * so that swap I/O moves all but a last partial block past the page cache (see {@link SwapLayout}).
  *
  * <p>Note [swap pipeline]: sub-group g uses buffer slot {@code g % slots}, where a slot is 3 pool
  * buffers and {@code slots = buffer_count / 3}. With {@code pipeline_read} (and 2 or more slots)
@@ -33,8 +36,10 @@ import org.zero4j.offload.swap.SwapOp;
  *
  * <p>Resident memory: the pool ({@code buffer_count x min(sub_group_size, shard) x 4} bytes) is the
  * only host memory the state passes through; the file is read and written with {@code pread}/{@code
- * pwrite}, never mapped, so its pages stay in the kernel's page cache (reclaimable, not part of
- * this process's resident set) and are flushed ({@code fdatasync}) once per step.
+ * pwrite}, never mapped, mostly with {@code O_DIRECT}; what does pass through the kernel's page
+ * cache (partial blocks, or everything where the filesystem refuses {@code O_DIRECT}) is
+ * reclaimable, not part of this process's resident set, and flushed ({@code fdatasync}) after each
+ * sub-group's write-back.
  */
 final class SwappedOptimizerShard implements OptimizerState {
 
@@ -42,6 +47,7 @@ final class SwappedOptimizerShard implements OptimizerState {
 
   private final long numel;
   private final long subGroup;
+  private final long stride;
   private final SwapFile file;
   private final AsyncSwapper swapper;
   private final SwapBufferPool pool;
@@ -51,12 +57,13 @@ final class SwappedOptimizerShard implements OptimizerState {
 
   private SwappedOptimizerShard(long numel, OptimizerOffload offload, SwapDirectory dir, int rank) {
     this.numel = numel;
-    this.subGroup = Math.min(offload.subGroupSize(), Math.max(1, numel));
+    this.subGroup = subGroupOf(numel, offload);
+    this.stride = SwapLayout.align(subGroup * Float.BYTES);
     this.pipelineRead = offload.config().pipelineRead();
     this.pipelineWrite = offload.config().pipelineWrite();
     int buffers = offload.config().bufferCount();
     this.slots = buffers / TENSORS;
-    SwapFile f = SwapFile.create(dir, "optim", rank, bytesFor(numel));
+    SwapFile f = SwapFile.create(dir, "optim", rank, bytesFor(numel, offload));
     try {
       this.swapper = new AsyncSwapper(offload.aio());
     } catch (RuntimeException e) {
@@ -73,9 +80,17 @@ final class SwappedOptimizerShard implements OptimizerState {
     }
   }
 
-  /** Bytes of swap file a shard of {@code numel} elements needs. */
-  static long bytesFor(long numel) {
-    return numel * TENSORS * Float.BYTES;
+  private static long subGroupOf(long numel, OptimizerOffload offload) {
+    return Math.min(offload.subGroupSize(), Math.max(1, numel));
+  }
+
+  /** Bytes of swap file a shard of {@code numel} elements needs, with the layout's padding. */
+  static long bytesFor(long numel, OptimizerOffload offload) {
+    long subGroup = subGroupOf(numel, offload);
+    long full = numel / subGroup;
+    long tail = numel % subGroup;
+    return TENSORS
+        * (full * SwapLayout.align(subGroup * Float.BYTES) + SwapLayout.align(tail * Float.BYTES));
   }
 
   /**
@@ -88,7 +103,7 @@ final class SwappedOptimizerShard implements OptimizerState {
         SwapDirectory.open(
             "zero_optimization.offload_optimizer.nvme_path",
             offload.config().nvmePath(),
-            bytesFor(numel),
+            bytesFor(numel, offload),
             offload.freeSpace());
     SwappedOptimizerShard s = new SwappedOptimizerShard(numel, offload, dir, rank);
     try {
@@ -126,8 +141,10 @@ final class SwappedOptimizerShard implements OptimizerState {
     }
   }
 
-  private static long offset(long start, long n, AdamState which) {
-    return (TENSORS * start + which.ordinal() * n) * Float.BYTES;
+  // Sub-group [start, start + n) of one state; start is a multiple of subGroup.
+  private long offset(long start, long n, AdamState which) {
+    return start / subGroup * TENSORS * stride
+        + which.ordinal() * SwapLayout.align(n * Float.BYTES);
   }
 
   /** One sub-group's buffers and outstanding I/O. */

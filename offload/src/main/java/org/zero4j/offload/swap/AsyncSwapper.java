@@ -17,22 +17,33 @@ import org.zero4j.offload.AioConfig;
  * DeepSpeed's {@code aio} knobs: each operation is cut into {@code block_size} requests, {@code
  * intra_op_parallelism} threads run them, and at most {@code queue_depth} requests are in flight.
  *
- * <p>Note [submission modes]: by default a batch of up to {@code queue_depth} requests of one
- * operation is submitted at once, when that many queue slots are free ({@code io_submit} of a batch
- * in DeepSpeed's aio); {@code single_submit} submits one request at a time as each slot frees. With
- * {@code overlap_events = false} the dispatcher waits for each submitted batch (or single request)
- * to complete before it submits the next, so submission never overlaps completion.
+ * <p>Note [submission modes]: by default requests of one operation are submitted in batches ({@code
+ * io_submit} of several iocbs in DeepSpeed's aio); {@code single_submit} submits one request at a
+ * time. With {@code overlap_events} (the default) submission overlaps completion: as soon as a slot
+ * frees, the dispatcher submits as many requests as there are free slots, so the queue stays full
+ * (a batch waiting for all {@code queue_depth} slots would drain the queue before each batch and
+ * leave the disk idle for a thread wake-up each time). With {@code overlap_events = false} a batch
+ * of up to {@code queue_depth} requests (or a single request) is submitted on an empty queue and
+ * the dispatcher waits for it to complete before it submits the next.
  *
  * <p>Note [swapper threads]: {@link #read} and {@link #write} only enqueue; one dispatcher thread
  * cuts operations into requests in submission order and waits for a queue slot, so the caller (the
  * optimizer step) never blocks on the queue depth and can compute while I/O runs. Worker threads
  * issue {@code pread}/{@code pwrite} through {@link FileChannel}, which is safe for concurrent
  * positional calls on one channel.
+ *
+ * <p>Note [direct and buffered parts]: where the file has an {@code O_DIRECT} descriptor and a
+ * request's buffer address and file offset are equally placed within a block, the request's whole
+ * blocks go through that descriptor, past the page cache, and only its partial first and last
+ * blocks through the buffered one. With {@link SwapLayout}'s block-aligned regions and staging
+ * buffers, that leaves one partial block per region at most. Any other request is buffered whole.
+ * Direct transfers skip the kernel's copy through the page cache and keep that cache from filling
+ * with swapped state; with staging buffers on huge pages they measured at or above {@code dd}'s
+ * bandwidth, where buffered reads stayed below it (BENCHMARKS.md, OffloadBench).
  */
 public final class AsyncSwapper implements AutoCloseable {
 
-  private record Request(
-      SwapOp op, boolean write, FileChannel ch, String file, long pos, ByteBuffer buf) {}
+  private record Request(SwapOp op, boolean write, SwapFile file, long pos, ByteBuffer buf) {}
 
   private record Pending(
       SwapOp op, boolean write, SwapFile file, long pos, ByteBuffer buf, boolean sync) {}
@@ -113,8 +124,10 @@ public final class AsyncSwapper implements AutoCloseable {
    * Starts a flush of {@code file} to the device ({@code fdatasync}) once every operation submitted
    * before it has completed. Operations submitted after it start when it is done.
    *
-   * <p>Note [flush in the pipeline]: positional writes land in the page cache and return; the disk
-   * transfer happens at writeback. Flushing after each sub-group's write-back, on the I/O threads,
+   * <p>Note [flush in the pipeline]: buffered positional writes (all of them where the filesystem
+   * refuses {@code O_DIRECT}, and the partial blocks otherwise) land in the page cache and return;
+   * the disk transfer happens at writeback, and a direct write into a hole still leaves the extent
+   * metadata to write back. Flushing after each sub-group's write-back, on the I/O threads,
    * overlaps that transfer with the next sub-group's update instead of leaving it all to one flush
    * at the end of the step, and keeps the dirty page cache bounded by about one sub-group.
    */
@@ -154,19 +167,20 @@ public final class AsyncSwapper implements AutoCloseable {
           int left =
               (int) Math.max(1, (total - off + (long) aio.blockSize() - 1) / aio.blockSize());
           int batch = aio.singleSubmit() ? 1 : Math.min(aio.queueDepth(), left);
-          slots.acquire(batch);
+          if (aio.overlapEvents()) {
+            slots.acquire();
+            int free = slots.drainPermits();
+            int more = Math.min(batch - 1, free);
+            slots.release(free - more);
+            batch = 1 + more;
+          } else {
+            slots.acquire(batch);
+          }
           for (int i = 0; i < batch; i++) {
             int len = Math.min(aio.blockSize(), total - off);
             ByteBuffer part = all.duplicate();
             part.position(off).limit(off + len);
-            Request r =
-                new Request(
-                    p.op,
-                    p.write,
-                    p.file.channel(),
-                    p.file.path().toString(),
-                    p.pos + off,
-                    part.slice());
+            Request r = new Request(p.op, p.write, p.file, p.pos + off, part.slice());
             workers.execute(() -> run(r));
             off += len;
           }
@@ -185,19 +199,45 @@ public final class AsyncSwapper implements AutoCloseable {
     Throwable error = null;
     try {
       ByteBuffer b = r.buf;
-      long pos = r.pos;
-      while (b.hasRemaining()) {
-        int n = r.write ? r.ch.write(b, pos) : r.ch.read(b, pos);
-        if (n < 0) {
-          throw new EOFException("swap file " + r.file + " ends before offset " + pos);
-        }
-        pos += n;
+      int len = b.remaining();
+      int block = r.file.block();
+      FileChannel direct = r.file.directChannel();
+      if (direct != null
+          && b.isDirect()
+          && Math.floorMod(b.alignmentOffset(0, block) - r.pos, block) == 0) {
+        // Note [direct and buffered parts]
+        int head = (int) Math.min(len, Math.floorMod(-r.pos, (long) block));
+        int body = (len - head) / block * block;
+        move(r, direct, part(b, head, body), r.pos + head);
+        move(r, r.file.channel(), part(b, 0, head), r.pos);
+        move(r, r.file.channel(), part(b, head + body, len - head - body), r.pos + head + body);
+      } else {
+        move(r, r.file.channel(), b, r.pos);
       }
     } catch (IOException | RuntimeException e) {
       error = e;
     } finally {
       slots.release();
       r.op.requestDone(error);
+    }
+  }
+
+  private static ByteBuffer part(ByteBuffer b, int off, int len) {
+    return b.duplicate().position(off).limit(off + len).slice();
+  }
+
+  // A direct transfer that comes back short of a block multiple (a signal, or the end of a file
+  // being truncated) finishes on the buffered descriptor, which takes any alignment.
+  private static void move(Request r, FileChannel ch, ByteBuffer b, long pos) throws IOException {
+    while (b.hasRemaining()) {
+      int n = r.write ? ch.write(b, pos) : ch.read(b, pos);
+      if (n < 0) {
+        throw new EOFException("swap file " + r.file.path() + " ends before offset " + pos);
+      }
+      pos += n;
+      if (ch != r.file.channel() && n % r.file.block() != 0) {
+        ch = r.file.channel();
+      }
     }
   }
 

@@ -7,8 +7,9 @@ import org.bytedeco.pytorch.global.torch;
 
 /**
  * One staging buffer of a {@link SwapBufferPool}: a contiguous fp32 CPU tensor that the optimizer
- * computes on, seen as a direct {@link ByteBuffer} that swap reads fill and swap writes drain.
- * Owned by its pool, which frees it.
+ * computes on, seen as a direct {@link ByteBuffer} that swap reads fill and swap writes drain. Its
+ * data starts at a multiple of {@link SwapLayout#BLOCK}, so that swap I/O on block-aligned file
+ * regions bypasses the page cache. Owned by its pool, which frees it.
  */
 public final class SwapBuffer {
 
@@ -26,7 +27,7 @@ public final class SwapBuffer {
               + "; lower sub_group_size");
     }
     this.numel = numel;
-    this.tensor = torch.empty(numel);
+    this.tensor = SwapLayout.alignedEmpty(numel, torch.ScalarType.Float);
     int n = (int) (numel * Float.BYTES);
     this.bytes = new BytePointer(tensor.data_ptr()).capacity(n).limit(n).asByteBuffer();
   }

@@ -25,7 +25,14 @@ import java.util.concurrent.atomic.AtomicLong;
  * counter) keeps apart several engines of one process, as tests and thread-rank runs make.
  *
  * <p>Reads and writes are positional ({@code pread}/{@code pwrite}); the file is never mapped, so
- * its pages never count towards this process's resident set.
+ * its pages never count towards this process's resident set. Where the filesystem takes {@code
+ * O_DIRECT}, the file has a second, direct descriptor, through which {@link AsyncSwapper} moves the
+ * block-aligned part of each request past the page cache (see {@link SwapLayout}).
+ *
+ * <p>Note [mixing direct and buffered I/O]: one file is read and written through both descriptors,
+ * never both on the same bytes at once (a block is direct in a request only when the request covers
+ * all of it). Linux keeps the two coherent: a direct read first writes back dirty cached pages of
+ * its range, and a direct write drops cached pages of its range.
  */
 public final class SwapFile implements AutoCloseable {
 
@@ -53,14 +60,25 @@ public final class SwapFile implements AutoCloseable {
 
   private final Path path;
   private final FileChannel channel;
+  private final FileChannel direct;
+  private final int block;
   private final FileLock lock;
   private final long size;
   private final boolean owned;
   private boolean closed;
 
-  private SwapFile(Path path, FileChannel channel, FileLock lock, long size, boolean owned) {
+  private SwapFile(
+      Path path,
+      FileChannel channel,
+      FileChannel direct,
+      int block,
+      FileLock lock,
+      long size,
+      boolean owned) {
     this.path = path;
     this.channel = channel;
+    this.direct = direct;
+    this.block = direct == null ? 0 : block;
     this.lock = lock;
     this.size = size;
     this.owned = owned;
@@ -69,11 +87,19 @@ public final class SwapFile implements AutoCloseable {
   /**
    * An existing file or device opened for swapping without taking ownership: it is neither locked
    * nor deleted. Tests use it to swap against {@code /dev/full}, which fails every write with
-   * ENOSPC.
+   * ENOSPC (and refuses {@code O_DIRECT}, so it is swapped through buffered I/O).
    */
   static SwapFile borrow(Path path, long size) throws IOException {
     FileChannel ch = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE);
-    return new SwapFile(path, ch, null, size, false);
+    FileChannel direct = null;
+    int block = 0;
+    try {
+      block = (int) Files.getFileStore(path).getBlockSize();
+      direct = DirectIo.open(path);
+    } catch (IOException | UnsupportedOperationException refused) {
+      // not locked, so nothing to lose by trying on the file itself; buffered I/O it is
+    }
+    return new SwapFile(path, ch, direct, block, null, size, false);
   }
 
   /**
@@ -82,6 +108,16 @@ public final class SwapFile implements AutoCloseable {
    * {@code fast_init}), so that disk space is taken up front rather than found missing mid-run.
    */
   public static SwapFile create(SwapDirectory dir, String tag, int rank, long size) {
+    return create(dir, tag, rank, size, true);
+  }
+
+  /**
+   * As {@link #create(SwapDirectory, String, int, long)}; with {@code tryDirect} false the file is
+   * read and written through the page cache even where the filesystem takes {@code O_DIRECT} (the
+   * offload bench compares the two).
+   */
+  public static SwapFile create(
+      SwapDirectory dir, String tag, int rank, long size, boolean tryDirect) {
     if (size < 0) {
       throw new IllegalArgumentException("swap file size must be >= 0, got " + size);
     }
@@ -95,7 +131,9 @@ public final class SwapFile implements AutoCloseable {
     // process can see it unlocked. It is registered before it exists, so that a sweep by another
     // rank of this JVM never opens it (see isOpenHere).
     Path creating = dir.path().resolve("." + name + ".creating");
+    int block = tryDirect ? DirectIo.block(dir.path()) : 0;
     FileChannel ch = null;
+    FileChannel direct = null;
     OPEN.add(path);
     try {
       ch =
@@ -112,23 +150,28 @@ public final class SwapFile implements AutoCloseable {
       if (size > 0) {
         ch.write(ByteBuffer.allocate(1), size - 1); // sets the length; the rest stays a hole
       }
-      return new SwapFile(path, ch, lock, size, true);
+      if (block > 0) {
+        direct = DirectIo.open(path); // the directory's probe took it (Note [probe before...])
+      }
+      return new SwapFile(path, ch, direct, block, lock, size, true);
     } catch (IOException e) {
-      discard(creating, null);
-      discard(path, ch);
+      discard(creating);
+      discard(path, direct, ch);
       throw new UncheckedIOException(
           "cannot create swap file " + path + " of " + size + " bytes: " + e.getMessage(), e);
     } catch (RuntimeException e) {
-      discard(creating, null);
-      discard(path, ch);
+      discard(creating);
+      discard(path, direct, ch);
       throw e;
     }
   }
 
-  private static void discard(Path path, FileChannel ch) {
+  private static void discard(Path path, FileChannel... channels) {
     try {
-      if (ch != null) {
-        ch.close();
+      for (FileChannel ch : channels) {
+        if (ch != null) {
+          ch.close();
+        }
       }
       Files.deleteIfExists(path);
     } catch (IOException suppressed) {
@@ -164,6 +207,25 @@ public final class SwapFile implements AutoCloseable {
     return channel;
   }
 
+  /** The {@code O_DIRECT} descriptor, or null when the file is swapped through the page cache. */
+  FileChannel directChannel() {
+    return direct;
+  }
+
+  /** The alignment that {@link #directChannel()} needs; 0 when there is none. */
+  int block() {
+    return block;
+  }
+
+  /**
+   * Whether block-aligned reads and writes of this file bypass the page cache ({@code O_DIRECT}).
+   * False where the filesystem refuses it; swapping then goes through the page cache (and the
+   * refusal was logged once for the directory).
+   */
+  public boolean direct() {
+    return direct != null;
+  }
+
   /**
    * Flushes written data to the device ({@code fdatasync}), so that a full or failing disk reports
    * here rather than at some later writeback.
@@ -184,6 +246,9 @@ public final class SwapFile implements AutoCloseable {
     }
     closed = true;
     try {
+      if (direct != null) {
+        direct.close(); // drops the lock too (a POSIX lock goes with any descriptor's close)
+      }
       if (!owned) {
         channel.close();
         return;

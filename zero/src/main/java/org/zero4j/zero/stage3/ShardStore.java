@@ -12,6 +12,7 @@ import org.zero4j.offload.swap.AsyncSwapper;
 import org.zero4j.offload.swap.HostBytes;
 import org.zero4j.offload.swap.SwapDirectory;
 import org.zero4j.offload.swap.SwapFile;
+import org.zero4j.offload.swap.SwapLayout;
 import org.zero4j.offload.swap.SwapOp;
 import org.zero4j.zero.Precision;
 import org.zero4j.zero.comm.EngineOwned;
@@ -67,7 +68,7 @@ final class ShardStore implements AutoCloseable {
     long largest = 1;
     for (UnitParams u : swappedUnits) {
       fileOffset.put(u, offset);
-      offset += u.chunk() * precision.bytes();
+      offset += SwapLayout.align(u.chunk() * precision.bytes()); // O_DIRECT: Note in SwapLayout
       largest = Math.max(largest, u.chunk());
     }
     this.bufferNumel = largest;
@@ -76,7 +77,7 @@ final class ShardStore implements AutoCloseable {
     try {
       s = new AsyncSwapper(offload.aio());
       for (int i = 0; i < offload.config().bufferCount(); i++) {
-        Tensor b = precision.empty(largest);
+        Tensor b = SwapLayout.alignedEmpty(largest, precision.scalarType());
         buffers.add(b);
         free.add(b);
       }
@@ -127,7 +128,7 @@ final class ShardStore implements AutoCloseable {
                 + " or split the unit");
       }
       chosen.add(u);
-      bytes += u.chunk() * precision.bytes();
+      bytes += SwapLayout.align(u.chunk() * precision.bytes());
     }
     SwapDirectory dir =
         SwapDirectory.open(
