@@ -13,7 +13,7 @@ import org.zero4j.zero.Precision;
  */
 final class Stage3Memory {
 
-  private final ShardLayout layout;
+  private final UnitLayout layout;
   private final Precision working;
   private final ShardStore store;
   private final OptimizerOffload offload;
@@ -22,7 +22,7 @@ final class Stage3Memory {
   private final LiveWindow live;
 
   Stage3Memory(
-      ShardLayout layout,
+      UnitLayout layout,
       Precision working,
       ShardStore store,
       OptimizerOffload offload,

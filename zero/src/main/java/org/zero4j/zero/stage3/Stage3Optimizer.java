@@ -49,7 +49,7 @@ public final class Stage3Optimizer implements ZeroRuntime {
   private final FlatAdam adam;
   private final List<NamedParameter> params;
   private final List<ShardedUnit> userUnits;
-  private final ShardLayout layout;
+  private final UnitLayout layout;
   private final UnitCollectives unitComm;
   private final LiveWindow live = new LiveWindow();
   private final UnitGradients grads;
@@ -104,7 +104,7 @@ public final class Stage3Optimizer implements ZeroRuntime {
     this.params = List.copyOf(params);
     this.userUnits = List.copyOf(units);
     this.layout =
-        ShardLayout.partition(this.params, userUnits, options, comm.worldSize(), comm.rank());
+        UnitLayout.partition(this.params, userUnits, options, comm.worldSize(), comm.rank());
     this.offload = offload;
     this.state = OptimizerState.create(layout.numel(), layout::copyShards, offload, comm.rank());
     try {

@@ -23,7 +23,7 @@ import org.zero4j.zero.comm.Collectives;
  */
 final class Stage3Step {
 
-  private final ShardLayout layout;
+  private final UnitLayout layout;
   private final Collectives comm;
   private final UnitCollectives unitComm;
   private final OptimizerState state;
@@ -32,7 +32,7 @@ final class Stage3Step {
   private final FlatAdam adam;
 
   Stage3Step(
-      ShardLayout layout,
+      UnitLayout layout,
       UnitCollectives unitComm,
       OptimizerState state,
       ShardStore store,
@@ -49,8 +49,15 @@ final class Stage3Step {
 
   /** One step with the fp32 state in memory (or host memory). */
   StepResult inMemory(AdamHyperparams hp, long adamStep, double lossScale, double clipNorm) {
-    try (Tensor grad32 =
-        grads.shardGrad().to(torch.ScalarType.Float, false, true, new MemoryFormatOptional())) {
+    // Note [fp32 gradient in place]: in fp32 the shard gradient itself is scaled and stepped from
+    // (it is zeroed after every step), so no fp32 copy of it is made.
+    Tensor shardGrad = grads.shardGrad();
+    boolean fp32 = shardGrad.scalar_type().value == torch.ScalarType.Float.value;
+    try (Tensor copy =
+        fp32
+            ? null
+            : shardGrad.to(torch.ScalarType.Float, false, true, new MemoryFormatOptional())) {
+      Tensor grad32 = fp32 ? shardGrad : copy;
       grad32.mul_(new Scalar(1.0 / (comm.worldSize() * lossScale)));
       double norm = allReducedNorm(GradientNorm.sumOfSquares(grad32));
       if (!Double.isFinite(norm)) {

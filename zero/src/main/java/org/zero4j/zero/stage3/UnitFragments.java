@@ -13,16 +13,16 @@ import org.zero4j.zero.StateFragment;
  * terms of {@link org.zero4j.zero.PartitionedState}.
  *
  * <p>Note [checkpoint view of stage 3]: rank r holds chunk r of every unit's flat buffer, and its
- * state tensors are those chunks back to back ({@link ShardLayout}). The fragments below cut each
+ * state tensors are those chunks back to back ({@link UnitLayout}). The fragments below cut each
  * chunk at parameter boundaries; the padding at a unit's end belongs to no fragment.
  */
 final class UnitFragments {
 
   private final List<NamedParameter> params;
-  private final ShardLayout layout;
+  private final UnitLayout layout;
   private final int world;
 
-  UnitFragments(List<NamedParameter> params, ShardLayout layout, int world) {
+  UnitFragments(List<NamedParameter> params, UnitLayout layout, int world) {
     this.params = params;
     this.layout = layout;
     this.world = world;

@@ -19,14 +19,14 @@ import org.zero4j.zero.NamedParameter;
 final class WholeModel {
 
   private final List<NamedParameter> params;
-  private final ShardLayout layout;
+  private final UnitLayout layout;
   private final UnitLifecycle lifecycle;
   private final UnitFragments fragments;
   private final int rank;
 
   WholeModel(
       List<NamedParameter> params,
-      ShardLayout layout,
+      UnitLayout layout,
       UnitLifecycle lifecycle,
       UnitFragments fragments,
       int rank) {

@@ -11,7 +11,7 @@ import org.zero4j.zero.Stage3Config;
  * shard: rank r holds chunk r of every unit's flat buffer, and its optimizer state and shard
  * gradient are those chunks back to back, in unit order (the root unit last).
  */
-final class ShardLayout {
+final class UnitLayout {
 
   /** One unit's part of a range of the flat shard. */
   interface UnitPiece {
@@ -22,7 +22,7 @@ final class ShardLayout {
   private final long[] offsets;
   private final long numel;
 
-  private ShardLayout(List<UnitParams> units) {
+  private UnitLayout(List<UnitParams> units) {
     this.units = units;
     this.offsets = new long[units.size()];
     long offset = 0;
@@ -38,7 +38,7 @@ final class ShardLayout {
    * PartitionedInit}), the parameters outside every unit forming a last unit named {@code root},
    * and marks the persistent units.
    */
-  static ShardLayout partition(
+  static UnitLayout partition(
       List<NamedParameter> params,
       List<ShardedUnit> userUnits,
       Stage3Options options,
@@ -55,7 +55,7 @@ final class ShardLayout {
               : new UnitParams(i, name, groups.get(i), world, rank, options.working()));
     }
     markPersistent(units, options.stage3(), groups.size() > userUnits.size());
-    return new ShardLayout(List.copyOf(units));
+    return new UnitLayout(List.copyOf(units));
   }
 
   // stage3_param_persistence_threshold applies to whole units here: zero4j gathers and frees by
