@@ -329,27 +329,16 @@ public final class Stage3Optimizer implements ZeroRuntime {
     return offload;
   }
 
-  /** Elements in this rank's optimizer state tensors: {@link #shardNumel()}. */
   @Override
   public long stateNumel() {
     return state.numel();
   }
 
-  /**
-   * Copies {@code dst.numel()} elements of one optimizer state tensor, from element {@code from} of
-   * this rank's shard (units in {@link #unitNames()} order, each its chunk), into the fp32 tensor
-   * {@code dst}. Works for every placement; with NVMe offload it is the only way to see the state.
-   */
   @Override
   public void readState(AdamState which, long from, Tensor dst) {
     state.read(which, from, dst);
   }
 
-  /**
-   * Overwrites elements {@code [from, from + src.numel())} of one optimizer state tensor with the
-   * fp32 tensor {@code src} (checkpoint loading). Writing {@link AdamState#MASTER} does not touch
-   * the working parameters.
-   */
   @Override
   public void writeState(AdamState which, long from, Tensor src) {
     state.write(which, from, src);
@@ -376,7 +365,6 @@ public final class Stage3Optimizer implements ZeroRuntime {
     return options;
   }
 
-  /** The managed parameters, in registration order. */
   @Override
   public List<NamedParameter> parameters() {
     return params;
@@ -404,16 +392,11 @@ public final class Stage3Optimizer implements ZeroRuntime {
     return fragments.saved(comm.rank());
   }
 
-  /**
-   * Writes each unit's master chunk into its working shard, as after a step, and re-gathers the
-   * persistent units. A collective. Call between steps, when only persistent units are gathered.
-   */
   @Override
   public void refreshWorkingFromMaster() {
     stepper.refreshWorkingFromMaster();
   }
 
-  /** Re-derives each unit's master chunk from its working shard. Local. */
   @Override
   public void refreshMasterFromWorking() {
     stepper.refreshMasterFromWorking();
@@ -424,12 +407,6 @@ public final class Stage3Optimizer implements ZeroRuntime {
     return fragments.streamOrder();
   }
 
-  /**
-   * Gathers one unit at a time; on {@code root} visits each of its parameters (full value, working
-   * precision) while it is gathered, then releases it unless it is persistent. A collective that
-   * holds at most one non-persistent unit gathered, so streaming the model to a file never
-   * materialises it.
-   */
   @Override
   public void streamParameters(int root, ObjIntConsumer<Tensor> visitor) {
     whole.streamParameters(root, visitor);
