@@ -21,7 +21,8 @@ import org.zero4j.zero.Precision;
  */
 final class UnitGradients implements AutoCloseable {
 
-  private record InFlight(UnitParams unit, Tensor staging, Tensor out, UnitCollectives.Op op) {}
+  private record InFlight(
+      UnitParams unit, Tensor staging, Tensor out, boolean direct, UnitCollectives.Op op) {}
 
   private final List<UnitParams> units;
   private final long[] shardOffsets;
@@ -34,6 +35,8 @@ final class UnitGradients implements AutoCloseable {
   private final int[] arrived;
   private final boolean[][] gotGrad;
   private final boolean[] launched;
+  private final boolean wireIsWorking;
+  private final boolean[] stale;
   private final Deque<InFlight> inFlight = new ArrayDeque<>();
   private long inFlightSoFar;
 
@@ -56,6 +59,8 @@ final class UnitGradients implements AutoCloseable {
     this.staging = new Tensor[units.size()];
     this.arrived = new int[units.size()];
     this.launched = new boolean[units.size()];
+    this.wireIsWorking = wire.scalarType().value == working.scalarType().value;
+    this.stale = new boolean[units.size()];
     this.gotGrad = new boolean[units.size()][];
     for (UnitParams u : units) {
       gotGrad[u.index()] = new boolean[u.params().size()];
@@ -77,7 +82,7 @@ final class UnitGradients implements AutoCloseable {
               + "' was reduced in this backward; a unit may run only once per forward");
     }
     if (staging[idx] == null) {
-      staging[idx] = wire.zeros(u.paddedNumel());
+      staging[idx] = wire.empty(u.paddedNumel()); // see Note [staging without a fill]
     }
     try (Tensor g = new Tensor(grad);
         Tensor flat = g.flatten();
@@ -102,11 +107,15 @@ final class UnitGradients implements AutoCloseable {
   private void launch(UnitParams u) {
     int idx = u.index();
     launched[idx] = true;
-    Tensor in = staging[idx] != null ? staging[idx] : wire.zeros(u.paddedNumel());
+    Tensor in = staging[idx] != null ? staging[idx] : wire.empty(u.paddedNumel());
     staging[idx] = null;
-    Tensor out = wire.empty(u.chunk());
+    zeroGaps(u, in, gotGrad[idx]);
+    // Note [reduce into the shard gradient]: the first reduce of a unit after zero() lands in the
+    // shard gradient itself when no conversion is needed, instead of a scratch chunk added to it.
+    boolean direct = wireIsWorking && stale[idx];
+    Tensor out = direct ? shardGrad.narrow(0, shardOffsets[idx], u.chunk()) : wire.empty(u.chunk());
     UnitCollectives.Op p = comm.reduceScatter(u, out, in);
-    inFlight.addLast(new InFlight(u, in, out, p));
+    inFlight.addLast(new InFlight(u, in, out, direct, p));
     inFlightSoFar += u.paddedNumel();
     while (!inFlight.isEmpty()
         && (!overlap || (inFlight.size() > 1 && inFlightSoFar > inFlightNumel))) {
@@ -117,11 +126,39 @@ final class UnitGradients implements AutoCloseable {
   private void complete(InFlight f) {
     comm.await(f.op());
     inFlightSoFar -= f.unit().paddedNumel();
-    try (Tensor dst = shardGrad.narrow(0, shardOffsets[f.unit().index()], f.unit().chunk())) {
-      dst.add_(f.out());
+    int idx = f.unit().index();
+    if (f.direct()) {
+      stale[idx] = false;
+    } else {
+      try (Tensor dst = shardGrad.narrow(0, shardOffsets[idx], f.unit().chunk())) {
+        if (stale[idx]) {
+          dst.copy_(f.out());
+          stale[idx] = false;
+        } else {
+          dst.add_(f.out());
+        }
+      }
     }
     f.staging().close();
     f.out().close();
+  }
+
+  // Note [staging without a fill]: a staging buffer starts uninitialised; every parameter's range
+  // is written by its first gradient (copy, then add), so only the ranges no gradient reached and
+  // the padding are zeroed, just before the reduce.
+  private static void zeroGaps(UnitParams u, Tensor in, boolean[] got) {
+    for (int i = 0; i < u.params().size(); i++) {
+      if (!got[i] && u.paramNumel(i) > 0) {
+        try (Tensor gap = in.narrow(0, u.offset(i), u.paramNumel(i))) {
+          gap.zero_();
+        }
+      }
+    }
+    if (u.paddedNumel() > u.numel()) {
+      try (Tensor pad = in.narrow(0, u.numel(), u.paddedNumel() - u.numel())) {
+        pad.zero_();
+      }
+    }
   }
 
   /**
@@ -176,11 +213,23 @@ final class UnitGradients implements AutoCloseable {
 
   /** The gradient of this rank's shard, summed over ranks and micro-steps (working precision). */
   Tensor shardGrad() {
+    for (UnitParams u : units) {
+      if (stale[u.index()]) { // no reduce since zero(): the gradient is zero
+        try (Tensor dst = shardGrad.narrow(0, shardOffsets[u.index()], u.chunk())) {
+          dst.zero_();
+        }
+        stale[u.index()] = false;
+      }
+    }
     return shardGrad;
   }
 
+  /**
+   * Zeroes the shard gradient for the next step: lazily, by unit, since the next reduce of each
+   * unit overwrites its chunk instead of adding to it.
+   */
   void zero() {
-    shardGrad.zero_();
+    Arrays.fill(stale, true);
   }
 
   long bytes() {

@@ -214,6 +214,9 @@ final class UnitLifecycle {
     }
   }
 
+  // Note [needed unit first]: a unit needed now is gathered and awaited before any prefetch is
+  // issued, so that its transfer does not share the transport's threads with the prefetches
+  // (issuing them together was 3-6% slower in a paired StepBench comparison).
   private void ensureGathered(UnitParams u) {
     if (prefetched[u.index()]) {
       prefetched[u.index()] = false;
@@ -249,6 +252,10 @@ final class UnitLifecycle {
     u.gathering(comm.gather(u));
   }
 
+  // Note [prefetch batches]: the units to prefetch (in the order they will run, within
+  // stage3_prefetch_bucket_size elements gathered ahead of use and stage3_max_live_parameters
+  // gathered in all) go out as one batch under one divergence header (UnitCollectives); with
+  // offload_param each shard is staged before its own gather (ShardStore), one unit at a time.
   private void prefetch(List<Integer> next) {
     if (store != null) {
       List<UnitParams> order = new ArrayList<>();
@@ -257,19 +264,44 @@ final class UnitLifecycle {
       }
       store.readAhead(order);
     }
+    List<UnitParams> batch = new ArrayList<>();
+    long ahead = prefetchedNumel;
+    long liveNumel = live.numel();
     for (int idx : next) {
       UnitParams v = units.get(idx);
-      if (v.state() != UnitParams.State.SHARDED) {
+      if (v.state() != UnitParams.State.SHARDED || batch.contains(v)) {
         continue;
       }
-      if (prefetchedNumel + v.paddedNumel() > config.prefetchBucketSize()
-          || live.numel() + v.paddedNumel() > config.maxLiveParameters()) {
-        return;
+      if (ahead + v.paddedNumel() > config.prefetchBucketSize()
+          || liveNumel + v.paddedNumel() > config.maxLiveParameters()) {
+        break;
       }
-      startGather(v);
-      prefetched[idx] = true;
-      prefetchedNumel += v.paddedNumel();
+      batch.add(v);
+      ahead += v.paddedNumel();
+      liveNumel += v.paddedNumel();
     }
+    if (store != null) {
+      for (UnitParams v : batch) {
+        startGather(v);
+        markPrefetched(v);
+      }
+      return;
+    }
+    for (UnitParams v : batch) {
+      v.full().allocate();
+      live.add(v);
+    }
+    comm.gather(
+        batch,
+        (v, op) -> {
+          v.gathering(op);
+          markPrefetched(v);
+        });
+  }
+
+  private void markPrefetched(UnitParams v) {
+    prefetched[v.index()] = true;
+    prefetchedNumel += v.paddedNumel();
   }
 
   private void releasePending() {

@@ -1,0 +1,155 @@
+package org.zero4j.zero.stage3;
+
+import java.util.List;
+import org.bytedeco.pytorch.MemoryFormatOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.global.torch;
+import org.zero4j.zero.comm.Collectives;
+import org.zero4j.zero.comm.EngineOwned;
+import org.zero4j.zero.comm.Pending;
+
+/**
+ * One all-gather of every rank's description of the unit collectives it issues next: their kind,
+ * the optimizer step, and the units, in order (at most {@link #MAX_UNITS}). See Note [divergence
+ * check] in {@link UnitCollectives}.
+ *
+ * <p>The header has the same size on every rank whatever it describes, so that ranks that disagree
+ * still complete its exchange and learn what their peers are doing.
+ */
+final class DivergenceHeader {
+
+  /** Units one header describes; a longer batch of collectives gets one header per part. */
+  static final int MAX_UNITS = 8;
+
+  private static final int FIELDS = 3; // kind, step, count
+  private static final int LONGS = FIELDS + MAX_UNITS;
+
+  private final UnitCollectives.Kind kind;
+  private final long step;
+  private final long[] mine;
+  private final Tensor in;
+  private final Tensor out;
+  private final Pending pending;
+  private boolean checked;
+  private RuntimeException failure;
+
+  private DivergenceHeader(
+      UnitCollectives.Kind kind, long step, long[] mine, Tensor in, Tensor out, Pending pending) {
+    this.kind = kind;
+    this.step = step;
+    this.mine = mine;
+    this.in = in;
+    this.out = out;
+    this.pending = pending;
+  }
+
+  /** Starts exchanging the header for {@code units}' collectives of {@code kind}. */
+  static DivergenceHeader issue(
+      Collectives comm, UnitCollectives.Kind kind, long step, List<UnitParams> units) {
+    if (units.isEmpty() || units.size() > MAX_UNITS) {
+      throw new IllegalStateException(
+          "a divergence header describes 1 to " + MAX_UNITS + " units, not " + units.size());
+    }
+    long[] mine = new long[LONGS];
+    mine[0] = kind.ordinal();
+    mine[1] = step;
+    mine[2] = units.size();
+    for (int i = 0; i < units.size(); i++) {
+      mine[FIELDS + i] = units.get(i).index();
+    }
+    Tensor in;
+    Tensor out;
+    try (TensorOptions longs = new TensorOptions(torch.ScalarType.Long);
+        MemoryFormatOptional format = new MemoryFormatOptional()) {
+      // closed by check(), possibly after the caller's PointerScope (EngineOwned)
+      in = EngineOwned.take(torch.tensor(mine, longs));
+      out =
+          EngineOwned.take(
+              torch.empty(new long[] {(long) LONGS * comm.worldSize()}, longs, format));
+    }
+    return new DivergenceHeader(kind, step, mine, in, out, comm.allGather(out, in));
+  }
+
+  /**
+   * Waits for the exchange and compares every rank's header with this rank's; idempotent (a later
+   * call rethrows the first failure).
+   *
+   * @throws RankDivergenceException when a rank describes different collectives
+   */
+  void check(Collectives comm, List<String> unitNames) {
+    if (failure != null) {
+      throw failure;
+    }
+    if (checked) {
+      return;
+    }
+    try {
+      pending.await();
+      long[] seen = new long[LONGS * comm.worldSize()];
+      out.data_ptr_long().get(seen);
+      for (int r = 0; r < comm.worldSize(); r++) {
+        compare(comm.rank(), r, seen, r * LONGS, unitNames);
+      }
+      checked = true;
+    } catch (RuntimeException e) {
+      failure = e;
+      throw e;
+    } finally {
+      in.close();
+      out.close();
+    }
+  }
+
+  private void compare(int rank, int r, long[] seen, int at, List<String> names) {
+    boolean same = true;
+    for (int i = 0; i < LONGS && same; i++) {
+      same = seen[at + i] == mine[i];
+    }
+    if (same) {
+      return;
+    }
+    int theirCount = (int) seen[at + 2];
+    int pos = 0;
+    while (pos < Math.min(theirCount, (int) mine[2])
+        && seen[at + FIELDS + pos] == mine[FIELDS + pos]) {
+      pos++;
+    }
+    if (pos >= Math.max(theirCount, (int) mine[2])) {
+      pos = 0; // the same units: the kind or the step differs
+    }
+    throw new RankDivergenceException(
+        "ZeRO stage 3 ranks diverged at step "
+            + step
+            + ": rank "
+            + rank
+            + " is at the "
+            + kind.what
+            + " of "
+            + unit(names, pos < mine[2] ? mine[FIELDS + pos] : -1)
+            + " but rank "
+            + r
+            + " is at the "
+            + kindOf(seen[at])
+            + " of "
+            + unit(names, pos < theirCount ? seen[at + FIELDS + pos] : -1)
+            + " (step "
+            + seen[at + 1]
+            + "); every rank must run the same sharding units in the same order in forward and"
+            + " backward (check data-dependent branches that skip a unit on some ranks)");
+  }
+
+  private static String kindOf(long ordinal) {
+    UnitCollectives.Kind[] kinds = UnitCollectives.Kind.values();
+    return ordinal >= 0 && ordinal < kinds.length
+        ? kinds[(int) ordinal].what
+        : "collective #" + ordinal;
+  }
+
+  private static String unit(List<String> names, long index) {
+    if (index < 0) {
+      return "no further unit";
+    }
+    return "unit '" + (index < names.size() ? names.get((int) index) : "#" + index) + "'";
+  }
+}
