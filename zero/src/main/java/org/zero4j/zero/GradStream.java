@@ -2,6 +2,7 @@ package org.zero4j.zero;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Deque;
 import java.util.List;
 import org.bytedeco.pytorch.Tensor;
@@ -14,11 +15,15 @@ import org.zero4j.zero.comm.Pending;
  * Stage 2: gradients are reduce-scattered into this rank's shard while backward is still running,
  * and full gradients never accumulate.
  *
- * <p>A hook on every parameter copies its gradient into its bucket's staging buffer the moment
- * autograd produces it. When a bucket's last parameter has arrived, the bucket is reduce-scattered
- * and this rank's chunk is added to the persistent shard gradient, which therefore accumulates over
- * micro-steps. With {@code overlap_comm} up to two buckets are in flight while backward continues;
- * without it each bucket is reduced before backward resumes.
+ * <p>A hook on every parameter copies its gradient into its bucket's staging buffer (from a {@link
+ * StagingPool}) the moment autograd produces it. When a bucket's last parameter has arrived, the
+ * bucket is reduce-scattered and this rank's chunk is added to the persistent shard gradient, which
+ * therefore accumulates over micro-steps. With {@code overlap_comm} up to two buckets are in flight
+ * while backward continues; without it each bucket is reduced before backward resumes.
+ *
+ * <p>With {@code reduce_scatter} the reduction is {@link Collectives#reduceScatterByAllToAll},
+ * which moves a reduce-scatter's bytes on Gloo; without it the bucket is all-reduced in place and
+ * this rank keeps its chunk (DeepSpeed's {@code reduce_scatter: false}).
  *
  * <p>Note [freeing .grad]: a hook runs just before autograd stores the gradient into {@code .grad},
  * so the copy there is redundant. Each hook frees the {@code .grad} of the parameter hooked before
@@ -26,27 +31,32 @@ import org.zero4j.zero.comm.Pending;
  * full parameter gradient is alive at a time.
  *
  * <p>All ranks must run the same graph, so that buckets complete in the same order everywhere;
- * buckets with parameters that got no gradient are reduced at the end of backward, in bucket order.
+ * buckets with parameters that got no gradient are reduced at the end of backward, in bucket order,
+ * their missing slots zeroed.
  */
 final class GradStream implements GradientReducer {
 
   private static final int MAX_IN_FLIGHT = 2;
 
-  private record InFlight(ShardLayout.Bucket bucket, Tensor staging, Tensor out, Pending pending) {}
+  private record InFlight(
+      ShardLayout.Bucket bucket,
+      StagingPool.Buffer staging,
+      StagingPool.Buffer scratch,
+      Tensor sum,
+      Pending pending) {}
 
   private final List<NamedParameter> params;
   private final ShardLayout layout;
   private final Collectives comm;
-  private final Precision working;
-  private final Precision wire;
   private final boolean reduceScatter;
   private final boolean overlapComm;
   private final boolean ignoreUnused;
   private final boolean[] gotGrad;
   private final Tensor shardGrad;
+  private final StagingPool pool;
   private final List<VoidTensorHook> hooks = new ArrayList<>();
   private final int[] hookHandles;
-  private final Tensor[] staging;
+  private final StagingPool.Buffer[] filling;
   private final int[] arrived;
   private final boolean[] launched;
   private final Deque<InFlight> inFlight = new ArrayDeque<>();
@@ -66,15 +76,14 @@ final class GradStream implements GradientReducer {
     this.params = params;
     this.layout = layout;
     this.comm = comm;
-    this.working = working;
-    this.wire = wire;
     this.reduceScatter = reduceScatter;
     this.overlapComm = overlapComm;
     this.ignoreUnused = ignoreUnused;
     this.gotGrad = new boolean[params.size()];
     this.shardGrad = working.zeros(layout.shardNumel());
+    this.pool = new StagingPool(layout, params, wire);
     int buckets = layout.buckets().size();
-    this.staging = new Tensor[buckets];
+    this.filling = new StagingPool.Buffer[buckets];
     this.arrived = new int[buckets];
     this.launched = new boolean[buckets];
     this.hookHandles = new int[params.size()];
@@ -107,12 +116,9 @@ final class GradStream implements GradientReducer {
       }
       releaseLastGrad();
       ShardLayout.Bucket b = layout.buckets().get(slot.bucket());
-      Tensor buf = stagingFor(b);
-      // flatten() is a free view of a contiguous gradient; shaping the slice instead costs ~30 us
-      try (Tensor g = new Tensor(grad);
-          Tensor flat = g.flatten();
-          Tensor dst = buf.narrow(0, slot.offset() - b.start(), slot.numel())) {
-        dst.copy_(flat);
+      Tensor dst = pool.view(fillingFor(b), slot.param());
+      try (Tensor g = new Tensor(grad)) {
+        dst.copy_(g);
       }
       lastHooked = slot.param();
       gotGrad[slot.param()] = true;
@@ -125,11 +131,11 @@ final class GradStream implements GradientReducer {
     }
   }
 
-  private Tensor stagingFor(ShardLayout.Bucket b) {
-    if (staging[b.index()] == null) {
-      staging[b.index()] = wire.zeros(b.paddedNumel());
+  private StagingPool.Buffer fillingFor(ShardLayout.Bucket b) {
+    if (filling[b.index()] == null) {
+      filling[b.index()] = pool.take(b);
     }
-    return staging[b.index()];
+    return filling[b.index()];
   }
 
   private void releaseLastGrad() {
@@ -141,31 +147,48 @@ final class GradStream implements GradientReducer {
 
   private void launch(ShardLayout.Bucket b) {
     launched[b.index()] = true;
-    Tensor in = stagingFor(b);
-    staging[b.index()] = null;
-    Tensor out;
+    StagingPool.Buffer staging = fillingFor(b);
+    filling[b.index()] = null;
+    if (arrived[b.index()] < b.params().size()) {
+      zeroMissing(b, staging);
+    }
+    long chunk = b.chunk(comm.worldSize());
+    Tensor in = staging.bucket();
+    StagingPool.Buffer scratch = null;
+    Tensor sum;
     Pending pending;
     if (reduceScatter) {
-      out = wire.empty(b.chunk(comm.worldSize()));
-      pending = comm.reduceScatterInPlace(out, in); // staging is scratch
+      scratch = pool.takeScratch(b);
+      sum = in.narrow(0, 0, chunk); // written once the exchange is over
+      pending = comm.reduceScatterByAllToAll(sum, in, scratch.bucket());
     } else {
-      out = null;
+      sum = in.narrow(0, comm.rank() * chunk, chunk);
       pending = comm.allReduce(in);
     }
-    inFlight.addLast(new InFlight(b, in, out, pending));
+    inFlight.addLast(new InFlight(b, staging, scratch, sum, pending));
     while (inFlight.size() > (overlapComm ? MAX_IN_FLIGHT : 0)) {
       complete(inFlight.removeFirst());
+    }
+  }
+
+  private void zeroMissing(ShardLayout.Bucket b, StagingPool.Buffer staging) {
+    for (int p : b.params()) {
+      if (!gotGrad[p]) {
+        pool.view(staging, p).zero_();
+      }
     }
   }
 
   private void complete(InFlight f) {
     f.pending().await();
     long chunk = f.bucket().chunk(comm.worldSize());
-    Tensor mine = f.out() != null ? f.out() : f.staging().narrow(0, comm.rank() * chunk, chunk);
-    shardGrad.narrow(0, f.bucket().shardOffset(), chunk).add_(mine);
-    f.staging().close();
-    if (f.out() != null) {
-      f.out().close();
+    try (Tensor dst = shardGrad.narrow(0, f.bucket().shardOffset(), chunk)) {
+      dst.add_(f.sum());
+    }
+    f.sum().close();
+    pool.give(f.staging());
+    if (f.scratch() != null) {
+      pool.give(f.scratch());
     }
   }
 
@@ -197,9 +220,9 @@ final class GradStream implements GradientReducer {
     for (NamedParameter p : params) {
       p.tensor().mutable_grad().reset();
     }
-    java.util.Arrays.fill(arrived, 0);
-    java.util.Arrays.fill(gotGrad, false);
-    java.util.Arrays.fill(launched, false);
+    Arrays.fill(arrived, 0);
+    Arrays.fill(gotGrad, false);
+    Arrays.fill(launched, false);
   }
 
   private void refuseUnusedParameters() {
@@ -210,7 +233,7 @@ final class GradStream implements GradientReducer {
       }
     }
     if (!unused.isEmpty()) {
-      java.util.Arrays.fill(gotGrad, false);
+      Arrays.fill(gotGrad, false);
       throw new IllegalStateException(
           "parameters "
               + unused
@@ -245,5 +268,6 @@ final class GradStream implements GradientReducer {
     }
     hooks.clear();
     shardGrad.close();
+    pool.close();
   }
 }
