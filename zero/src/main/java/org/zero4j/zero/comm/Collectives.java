@@ -199,7 +199,7 @@ public final class Collectives implements AutoCloseable {
               + " elements and dtype, got "
               + scratch.numel());
     }
-    stats.record(CommStats.Op.REDUCE_SCATTER, in.nbytes(), in.nbytes());
+    stats.record(CommStats.Op.REDUCE_SCATTER, in.nbytes(), group == null ? 0 : in.nbytes());
     if (group == null) {
       out.copy_(in);
       return Pending.completed("reduce-scatter");
