@@ -38,11 +38,17 @@ final class GradStream implements GradientReducer {
 
   private static final int MAX_IN_FLIGHT = 2;
 
+  /**
+   * A bucket's reduction into {@code sum}, which is added to the shard gradient or copied into it;
+   * with {@code direct} it is the shard gradient's own chunk and nothing is left to do.
+   */
   private record InFlight(
       ShardLayout.Bucket bucket,
       StagingPool.Buffer staging,
       StagingPool.Buffer scratch,
       Tensor sum,
+      boolean direct,
+      boolean accumulate,
       Pending pending) {}
 
   private final List<NamedParameter> params;
@@ -53,6 +59,7 @@ final class GradStream implements GradientReducer {
   private final boolean ignoreUnused;
   private final boolean[] gotGrad;
   private final Tensor shardGrad;
+  private final boolean direct;
   private final StagingPool pool;
   private final List<VoidTensorHook> hooks = new ArrayList<>();
   private final int[] hookHandles;
@@ -62,6 +69,7 @@ final class GradStream implements GradientReducer {
   private final Deque<InFlight> inFlight = new ArrayDeque<>();
   private int lastHooked = -1;
   private boolean armed;
+  private boolean accumulating;
   private RuntimeException failure;
 
   GradStream(
@@ -81,6 +89,7 @@ final class GradStream implements GradientReducer {
     this.ignoreUnused = ignoreUnused;
     this.gotGrad = new boolean[params.size()];
     this.shardGrad = working.zeros(layout.shardNumel());
+    this.direct = working == wire;
     this.pool = new StagingPool(layout, params, wire);
     int buckets = layout.buckets().size();
     this.filling = new StagingPool.Buffer[buckets];
@@ -157,15 +166,19 @@ final class GradStream implements GradientReducer {
     StagingPool.Buffer scratch = null;
     Tensor sum;
     Pending pending;
+    boolean intoShard = reduceScatter && direct && !accumulating;
     if (reduceScatter) {
       scratch = pool.takeScratch(b);
-      sum = in.narrow(0, 0, chunk); // written once the exchange is over
+      sum =
+          intoShard
+              ? shardGrad.narrow(0, b.shardOffset(), chunk)
+              : in.narrow(0, 0, chunk); // written once the exchange is over
       pending = comm.reduceScatterByAllToAll(sum, in, scratch.bucket());
     } else {
       sum = in.narrow(0, comm.rank() * chunk, chunk);
       pending = comm.allReduce(in);
     }
-    inFlight.addLast(new InFlight(b, staging, scratch, sum, pending));
+    inFlight.addLast(new InFlight(b, staging, scratch, sum, intoShard, accumulating, pending));
     while (inFlight.size() > (overlapComm ? MAX_IN_FLIGHT : 0)) {
       complete(inFlight.removeFirst());
     }
@@ -181,9 +194,15 @@ final class GradStream implements GradientReducer {
 
   private void complete(InFlight f) {
     f.pending().await();
-    long chunk = f.bucket().chunk(comm.worldSize());
-    try (Tensor dst = shardGrad.narrow(0, f.bucket().shardOffset(), chunk)) {
-      dst.add_(f.sum());
+    if (!f.direct()) {
+      long chunk = f.bucket().chunk(comm.worldSize());
+      try (Tensor dst = shardGrad.narrow(0, f.bucket().shardOffset(), chunk)) {
+        if (f.accumulate()) {
+          dst.add_(f.sum());
+        } else {
+          dst.copy_(f.sum());
+        }
+      }
     }
     f.sum().close();
     pool.give(f.staging());
@@ -223,6 +242,7 @@ final class GradStream implements GradientReducer {
     Arrays.fill(arrived, 0);
     Arrays.fill(gotGrad, false);
     Arrays.fill(launched, false);
+    accumulating = true;
   }
 
   private void refuseUnusedParameters() {
@@ -248,12 +268,20 @@ final class GradStream implements GradientReducer {
     if (failure != null) {
       throw failure;
     }
+    if (!accumulating) {
+      shardGrad.zero_(); // no backward since the last step
+    }
     return shardGrad;
   }
 
+  // Note [first micro-step overwrites]: every bucket is reduced exactly once per backward, so the
+  // first backward after a step writes each chunk of the shard gradient instead of adding it to
+  // zeros (the all-to-all sums straight into it when wire and working precision agree), and
+  // zero() only marks the gradient stale. That saves two passes over the shard per step; the
+  // values are those of 0 + x.
   @Override
   public void zero() {
-    shardGrad.zero_();
+    accumulating = false;
   }
 
   @Override
