@@ -44,8 +44,9 @@ final class GradStream implements GradientReducer {
    */
   private record InFlight(
       ShardLayout.Bucket bucket,
-      StagingPool.Buffer staging,
-      StagingPool.Buffer scratch,
+      Tensor staging,
+      Tensor in,
+      Tensor scratch,
       Tensor sum,
       boolean direct,
       boolean accumulate,
@@ -63,7 +64,7 @@ final class GradStream implements GradientReducer {
   private final StagingPool pool;
   private final List<VoidTensorHook> hooks = new ArrayList<>();
   private final int[] hookHandles;
-  private final StagingPool.Buffer[] filling;
+  private final Tensor[] filling;
   private final int[] arrived;
   private final boolean[] launched;
   private final Deque<InFlight> inFlight = new ArrayDeque<>();
@@ -90,9 +91,9 @@ final class GradStream implements GradientReducer {
     this.gotGrad = new boolean[params.size()];
     this.shardGrad = working.zeros(layout.shardNumel());
     this.direct = working == wire;
-    this.pool = new StagingPool(layout, params, wire);
+    this.pool = new StagingPool(layout, wire);
     int buckets = layout.buckets().size();
-    this.filling = new StagingPool.Buffer[buckets];
+    this.filling = new Tensor[buckets];
     this.arrived = new int[buckets];
     this.launched = new boolean[buckets];
     this.hookHandles = new int[params.size()];
@@ -125,9 +126,12 @@ final class GradStream implements GradientReducer {
       }
       releaseLastGrad();
       ShardLayout.Bucket b = layout.buckets().get(slot.bucket());
-      Tensor dst = pool.view(fillingFor(b), slot.param());
-      try (Tensor g = new Tensor(grad)) {
-        dst.copy_(g);
+      Tensor buf = fillingFor(b);
+      // flatten() is a free view of a contiguous gradient; shaping the slice instead costs ~30 us
+      try (Tensor g = new Tensor(grad);
+          Tensor flat = g.flatten();
+          Tensor dst = buf.narrow(0, slot.offset() - b.start(), slot.numel())) {
+        dst.copy_(flat);
       }
       lastHooked = slot.param();
       gotGrad[slot.param()] = true;
@@ -140,9 +144,15 @@ final class GradStream implements GradientReducer {
     }
   }
 
-  private StagingPool.Buffer fillingFor(ShardLayout.Bucket b) {
+  private Tensor fillingFor(ShardLayout.Bucket b) {
     if (filling[b.index()] == null) {
-      filling[b.index()] = pool.take(b);
+      Tensor buf = pool.take(b);
+      if (b.paddedNumel() > b.numel()) {
+        try (Tensor pad = buf.narrow(0, b.numel(), b.paddedNumel() - b.numel())) {
+          pad.zero_();
+        }
+      }
+      filling[b.index()] = buf;
     }
     return filling[b.index()];
   }
@@ -156,38 +166,44 @@ final class GradStream implements GradientReducer {
 
   private void launch(ShardLayout.Bucket b) {
     launched[b.index()] = true;
-    StagingPool.Buffer staging = fillingFor(b);
+    Tensor staging = fillingFor(b);
     filling[b.index()] = null;
     if (arrived[b.index()] < b.params().size()) {
       zeroMissing(b, staging);
     }
     long chunk = b.chunk(comm.worldSize());
-    Tensor in = staging.bucket();
-    StagingPool.Buffer scratch = null;
+    Tensor in = staging.narrow(0, 0, b.paddedNumel());
+    Tensor scratch = null;
     Tensor sum;
     Pending pending;
     boolean intoShard = reduceScatter && direct && !accumulating;
     if (reduceScatter) {
-      scratch = pool.takeScratch(b);
+      // a single rank exchanges nothing and needs no receive buffer
+      scratch = comm.worldSize() > 1 ? pool.take(b) : null;
       sum =
           intoShard
               ? shardGrad.narrow(0, b.shardOffset(), chunk)
               : in.narrow(0, 0, chunk); // written once the exchange is over
-      pending = comm.reduceScatterByAllToAll(sum, in, scratch.bucket());
+      try (Tensor received = scratch != null ? scratch.narrow(0, 0, b.paddedNumel()) : null) {
+        pending = comm.reduceScatterByAllToAll(sum, in, received != null ? received : in);
+      }
     } else {
       sum = in.narrow(0, comm.rank() * chunk, chunk);
       pending = comm.allReduce(in);
     }
-    inFlight.addLast(new InFlight(b, staging, scratch, sum, intoShard, accumulating, pending));
+    inFlight.addLast(new InFlight(b, staging, in, scratch, sum, intoShard, accumulating, pending));
     while (inFlight.size() > (overlapComm ? MAX_IN_FLIGHT : 0)) {
       complete(inFlight.removeFirst());
     }
   }
 
-  private void zeroMissing(ShardLayout.Bucket b, StagingPool.Buffer staging) {
+  private void zeroMissing(ShardLayout.Bucket b, Tensor staging) {
     for (int p : b.params()) {
       if (!gotGrad[p]) {
-        pool.view(staging, p).zero_();
+        ShardLayout.Slot slot = layout.slots().get(p);
+        try (Tensor dst = staging.narrow(0, slot.offset() - b.start(), slot.numel())) {
+          dst.zero_();
+        }
       }
     }
   }
@@ -205,6 +221,7 @@ final class GradStream implements GradientReducer {
       }
     }
     f.sum().close();
+    f.in().close();
     pool.give(f.staging());
     if (f.scratch() != null) {
       pool.give(f.scratch());
@@ -236,6 +253,7 @@ final class GradStream implements GradientReducer {
     while (!inFlight.isEmpty()) {
       complete(inFlight.removeFirst());
     }
+    pool.release();
     for (NamedParameter p : params) {
       p.tensor().mutable_grad().reset();
     }

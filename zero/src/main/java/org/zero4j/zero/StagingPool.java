@@ -1,60 +1,29 @@
 package org.zero4j.zero;
 
 import java.util.ArrayDeque;
-import java.util.ArrayList;
 import java.util.Deque;
-import java.util.List;
 import org.bytedeco.pytorch.Tensor;
 
 /**
- * Reusable buffers for stage 2's gradient buckets (DeepSpeed's {@code ipg} buffers): each holds the
- * largest bucket in wire precision, and is taken for one bucket from its first gradient until its
- * reduction completes. At most a few are ever alive (the buckets in flight plus the one filling),
- * so they sit outside ZeRO's memory formula, as DeepSpeed's do.
+ * Buffers for stage 2's gradient buckets during one backward: each holds the largest bucket in wire
+ * precision and is taken for one bucket, from its first gradient (or its reduction's launch, for a
+ * receive buffer) until the reduction completes, then reused by a later bucket. At most the buckets
+ * in flight plus the ones filling are held at once.
  *
- * <p>Note [staging views]: a hook copies its gradient into a view of the buffer shaped like the
- * parameter. A parameter always sits at the same offset of its bucket, so each buffer keeps the
- * view of every parameter it has staged: a hook then costs one copy and no view-making calls.
- *
- * <p>Note [pool outlives the caller's scope]: buffers are allocated inside hooks, which run inside
- * the caller's backward and often within a {@code PointerScope} that frees every tensor made in it.
- * Each pooled tensor takes one extra reference, so the scope's release leaves it alive and {@link
- * #close()} frees it.
+ * <p>Note [staging lives for one backward]: {@link #release()} frees every buffer once backward's
+ * reductions are over, so nothing persists beyond the shard gradient and ZeRO's memory formula
+ * holds. Kept across steps they would cost up to twice the largest bucket per buffer in flight
+ * (with DeepSpeed's default {@code reduce_bucket_size} of 5e8, twice the model), and the NVMe
+ * offload's resident-set budget would not hold. After the first step glibc serves these sizes from
+ * its heap (its mmap threshold grows to the largest block freed), so taking them again is cheap.
  */
 final class StagingPool implements AutoCloseable {
 
-  /** One pooled buffer and the parameter views made on it. */
-  static final class Buffer {
-    private final Tensor data;
-    private final Tensor[] views;
-    private Tensor bucket;
-
-    private Buffer(Tensor data, int params) {
-      this.data = data;
-      this.views = new Tensor[params];
-    }
-
-    /** The current bucket's range, padding included. */
-    Tensor bucket() {
-      return bucket;
-    }
-
-    /** The whole buffer. */
-    Tensor data() {
-      return data;
-    }
-  }
-
-  private final ShardLayout layout;
-  private final List<NamedParameter> params;
   private final Precision wire;
   private final long numel;
-  private final Deque<Buffer> free = new ArrayDeque<>();
-  private final List<Buffer> all = new ArrayList<>();
+  private final Deque<Tensor> free = new ArrayDeque<>();
 
-  StagingPool(ShardLayout layout, List<NamedParameter> params, Precision wire) {
-    this.layout = layout;
-    this.params = params;
+  StagingPool(ShardLayout layout, Precision wire) {
     this.wire = wire;
     long max = 1;
     for (ShardLayout.Bucket b : layout.buckets()) {
@@ -63,71 +32,26 @@ final class StagingPool implements AutoCloseable {
     this.numel = max;
   }
 
-  /** A buffer for bucket {@code b}, its padding zeroed; its parameter slots hold stale values. */
-  Buffer take(ShardLayout.Bucket b) {
-    Buffer buf = takeScratch(b);
-    if (b.paddedNumel() > b.numel()) {
-      try (Tensor pad = buf.bucket.narrow(0, b.numel(), b.paddedNumel() - b.numel())) {
-        pad.zero_();
-      }
-    }
-    return buf;
+  /** A buffer of at least {@code b}'s padded size, with stale contents. */
+  Tensor take(ShardLayout.Bucket b) {
+    Tensor buf = free.poll();
+    return buf != null ? buf : wire.empty(numel);
   }
 
-  /** A buffer for bucket {@code b} with stale contents, for scratch use. */
-  Buffer takeScratch(ShardLayout.Bucket b) {
-    Buffer buf = free.poll();
-    if (buf == null) {
-      Tensor data = wire.empty(numel);
-      data.retainReference();
-      buf = new Buffer(data, params.size());
-      all.add(buf);
-    }
-    buf.bucket = buf.data.narrow(0, 0, b.paddedNumel());
-    return buf;
-  }
-
-  /**
-   * The view of parameter {@code param}'s slot in {@code buf}, shaped like the parameter; {@code
-   * buf} must have been taken for the parameter's bucket.
-   */
-  Tensor view(Buffer buf, int param) {
-    Tensor v = buf.views[param];
-    if (v == null) {
-      ShardLayout.Slot slot = layout.slots().get(param);
-      ShardLayout.Bucket b = layout.buckets().get(slot.bucket());
-      try (Tensor flat = buf.data.narrow(0, slot.offset() - b.start(), slot.numel())) {
-        v = flat.view(params.get(param).tensor().sizes().vec().get());
-      }
-      v.retainReference();
-      buf.views[param] = v;
-    }
-    return v;
-  }
-
-  /** Returns {@code buf} to the pool. */
-  void give(Buffer buf) {
-    if (buf.bucket != null) {
-      buf.bucket.close();
-      buf.bucket = null;
-    }
+  /** Returns {@code buf} for reuse within this backward. */
+  void give(Tensor buf) {
     free.push(buf);
+  }
+
+  /** Frees every buffer given back. */
+  void release() {
+    while (!free.isEmpty()) {
+      free.pop().close();
+    }
   }
 
   @Override
   public void close() {
-    for (Buffer buf : all) {
-      for (Tensor v : buf.views) {
-        if (v != null) {
-          v.close();
-        }
-      }
-      if (buf.bucket != null) {
-        buf.bucket.close();
-      }
-      buf.data.close();
-    }
-    all.clear();
-    free.clear();
+    release();
   }
 }

@@ -188,8 +188,8 @@ public final class Collectives implements AutoCloseable {
    * {@code rank} of the sum of every rank's {@code in}. {@code scratch}, shaped and typed like
    * {@code in}, receives the N contributions to that chunk; {@code out} is written only once the
    * exchange has completed, so it may be a view of {@code in} (which is otherwise left unchanged).
-   * The chunks are summed in rank order. All three tensors must stay open until the result is
-   * awaited.
+   * The chunks are summed in rank order. {@code out} must stay open until the result is awaited;
+   * the exchange holds {@code in} and {@code scratch} itself.
    */
   public Pending reduceScatterByAllToAll(Tensor out, Tensor in, Tensor scratch) {
     checkChunked("reduce-scatter", out, in);
