@@ -5,6 +5,7 @@ import java.util.List;
 import java.util.function.ObjIntConsumer;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
+import org.zero4j.offload.swap.ResidentMemory;
 import org.zero4j.zero.comm.Collectives;
 
 /**
@@ -162,6 +163,24 @@ final class FlatShardState implements PartitionedState {
         state.write(AdamState.MASTER, b.shardOffset(), src32);
       }
     }
+  }
+
+  /** Bytes of model state this rank holds, given the gradient storage's {@code gradBytes}. */
+  MemoryBreakdown memory(long gradBytes) {
+    long paramBytes = working.bytes();
+    boolean resident = !state.swapped() && !((OptimizerShard) state).isInHostMemory();
+    long residentState = resident ? state.masterBytes() + state.momentBytes() : 0;
+    return new MemoryBreakdown(
+        paramBytes,
+        gradBytes,
+        state.masterBytes(),
+        state.momentBytes(),
+        0,
+        0,
+        paramBytes + gradBytes + residentState,
+        state.hostBytes(),
+        state.nvmeBytes(),
+        ResidentMemory.current());
   }
 
   @Override

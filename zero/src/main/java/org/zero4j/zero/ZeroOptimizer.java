@@ -9,7 +9,6 @@ import org.bytedeco.pytorch.global.torch;
 import org.zero4j.kernels.adam.AdamHyperparams;
 import org.zero4j.kernels.adam.FlatAdam;
 import org.zero4j.offload.OffloadDevice;
-import org.zero4j.offload.swap.ResidentMemory;
 import org.zero4j.zero.comm.Collectives;
 
 /**
@@ -263,22 +262,7 @@ public final class ZeroOptimizer implements ZeroRuntime {
   /** Bytes of model state held by this rank, and where they live. */
   @Override
   public MemoryBreakdown memory() {
-    long params = working.bytes();
-    long g = grads.bytes();
-    long rss = ResidentMemory.current();
-    long resident =
-        swapped || shard.isInHostMemory() ? 0 : shard.masterBytes() + shard.momentBytes();
-    return new MemoryBreakdown(
-        params,
-        g,
-        state.masterBytes(),
-        state.momentBytes(),
-        0,
-        0,
-        params + g + resident,
-        state.hostBytes(),
-        state.nvmeBytes(),
-        rss);
+    return partitions.memory(grads.bytes());
   }
 
   /** Where the optimizer state lives. */
