@@ -78,6 +78,13 @@ public final class StepBench {
     String overlap = stringArg(args, "--overlap", "true");
     String bucket = stringArg(args, "--bucket", "5e5");
     List<Variant> variants = variants(stringArg(args, "--stages", "0,1,2,3"));
+    // Note [one BLAS thread per rank]: the ranks are threads of this JVM, each with one intra-op
+    // thread, but OpenBLAS keeps one pool per process, sized to the cores, that both ranks' fp32
+    // matmuls hand work to; its threads spin while waiting, and on a shared 2-core machine that
+    // made fp32 steps 2-10x slower and far noisier than bf16 ones. The launcher's rank processes
+    // get one BLAS thread each through OMP_NUM_THREADS, which OpenBLAS also reads; this does the
+    // same for the in-process ranks.
+    org.bytedeco.openblas.global.openblas_full.openblas_set_num_threads(1);
     GptConfig gpt = new GptConfig(96, BLOCK, layers, 4, embd, 7);
     System.out.printf(
         Locale.ROOT,
