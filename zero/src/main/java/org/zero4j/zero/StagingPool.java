@@ -14,8 +14,8 @@ import org.bytedeco.pytorch.Tensor;
  * reductions are over, so nothing persists beyond the shard gradient and ZeRO's memory formula
  * holds. Kept across steps they would cost up to twice the largest bucket per buffer in flight
  * (with DeepSpeed's default {@code reduce_bucket_size} of 5e8, twice the model), and the NVMe
- * offload's resident-set budget would not hold. After the first step glibc serves these sizes from
- * its heap (its mmap threshold grows to the largest block freed), so taking them again is cheap.
+ * offload's resident-set budget would not hold. The price is an allocation and first-touch page
+ * faults per buffer per backward, part of the hooks' cost measured in BENCHMARKS.md.
  */
 final class StagingPool implements AutoCloseable {
 
