@@ -38,6 +38,7 @@ public final class BenchMain {
         System.err.println("usage: zero4j bench step|adam|comm|offload|infinity|ckpt [ARGS...]");
         System.err.println("  step [--world 2] [--rounds 5] [--steps 6] [--layers 4] [--embd 128]");
         System.err.println("       [--precision fp32|bf16] [--overlap true|false] [--bucket 5e5]");
+        System.err.println("       [--stages 0,1,2,3]   (stage 0 always runs, as the baseline)");
         System.err.println("  adam [--short]   fused CPU Adam vs libtorch Adam and the roofline");
         System.err.println(
             "  comm [--sizes N,N,...]   Gloo all-reduce vs reduce-scatter + all-gather");

@@ -27,7 +27,9 @@ import org.zero4j.zero.comm.LocalRanks;
  * them alike; the ratios are of per-step medians.
  *
  * <p>Run: {@code bin/zero4j bench step [--world 2] [--rounds 5] [--steps 6] [--layers 4] [--embd
- * 128] [--precision fp32|bf16]}
+ * 128] [--precision fp32|bf16] [--overlap true|false] [--bucket 5e5] [--stages 0,1,2,3]}; {@code
+ * backward_ms} is the median time of {@code engine.backward} alone (the rest of a step is forward
+ * and {@code engine.step}).
  */
 public final class StepBench {
 
@@ -37,7 +39,7 @@ public final class StepBench {
   /** One configuration under test. */
   private record Variant(String label, int stage, String stage3) {}
 
-  private static final List<Variant> VARIANTS =
+  private static final List<Variant> ALL_VARIANTS =
       List.of(
           new Variant("0", 0, ""),
           new Variant("1", 1, ""),
@@ -53,6 +55,19 @@ public final class StepBench {
 
   private StepBench() {}
 
+  // --stages 0,2 runs only those stages (stage 0 always, as the baseline); "3" means both stage-3
+  // variants.
+  private static List<Variant> variants(String stages) {
+    List<String> wanted = Arrays.asList(stages.split(","));
+    List<Variant> out = new ArrayList<>();
+    for (Variant v : ALL_VARIANTS) {
+      if (v.stage() == 0 || wanted.contains(Integer.toString(v.stage()))) {
+        out.add(v);
+      }
+    }
+    return out;
+  }
+
   public static void main(String[] args) {
     int world = intArg(args, "--world", 2);
     int rounds = intArg(args, "--rounds", 12);
@@ -62,6 +77,14 @@ public final class StepBench {
     String precision = stringArg(args, "--precision", "fp32");
     String overlap = stringArg(args, "--overlap", "true");
     String bucket = stringArg(args, "--bucket", "5e5");
+    List<Variant> variants = variants(stringArg(args, "--stages", "0,1,2,3"));
+    // Note [one BLAS thread per rank]: the ranks are threads of this JVM, each with one intra-op
+    // thread, but OpenBLAS keeps one pool per process, sized to the cores, that both ranks' fp32
+    // matmuls hand work to; its threads spin while waiting, and on a shared 2-core machine that
+    // made fp32 steps 2-10x slower and far noisier than bf16 ones. The launcher's rank processes
+    // get one BLAS thread each through OMP_NUM_THREADS, which OpenBLAS also reads; this does the
+    // same for the in-process ranks.
+    org.bytedeco.openblas.global.openblas_full.openblas_set_num_threads(1);
     GptConfig gpt = new GptConfig(96, BLOCK, layers, 4, embd, 7);
     System.out.printf(
         Locale.ROOT,
@@ -79,7 +102,7 @@ public final class StepBench {
         LocalRanks.run(
             world,
             Duration.ofMinutes(10),
-            c -> runRank(c, gpt, precision, overlap, bucket, rounds, steps));
+            c -> runRank(c, variants, gpt, precision, overlap, bucket, rounds, steps));
     report(perRank.get(0), precision);
   }
 
@@ -91,6 +114,7 @@ public final class StepBench {
       Variant variant,
       double[] stepMillis,
       double[] roundMedians,
+      double[] backwardMillis,
       long bytesPerStep,
       long transportPerStep,
       long psi) {}
@@ -98,6 +122,7 @@ public final class StepBench {
   @SuppressWarnings("try") // the PointerScope is used for its close()
   private static Result[] runRank(
       Collectives comm,
+      List<Variant> variants,
       GptConfig gpt,
       String precision,
       String overlap,
@@ -105,21 +130,23 @@ public final class StepBench {
       int rounds,
       int steps) {
     torch.set_num_threads(1);
-    int n = VARIANTS.size();
+    int n = variants.size();
     Engine[] engines = new Engine[n];
     GptModel[] models = new GptModel[n];
     for (int v = 0; v < n; v++) {
       models[v] = build(gpt);
       engines[v] =
           Zero4j.setup(models[v])
-              .config(config(VARIANTS.get(v), precision, overlap, bucket))
+              .config(config(variants.get(v), precision, overlap, bucket))
               .collectives(comm)
               .start();
     }
     long psi = models[0].parameterCount();
     List<List<Double>> times = new ArrayList<>();
+    List<List<Double>> backward = new ArrayList<>();
     for (int v = 0; v < n; v++) {
       times.add(new ArrayList<>());
+      backward.add(new ArrayList<>());
     }
     double[][] roundMedians = new double[n][rounds];
     long[] bytes = new long[n];
@@ -139,11 +166,15 @@ public final class StepBench {
           comm.barrier();
           comm.stats().reset();
           long t0 = System.nanoTime();
+          long tb0;
+          long tb1;
           // Note [scoped step]: forward's temporaries are freed when the scope closes, not when
           // the GC gets to them, so every variant pays the same for memory.
           try (PointerScope scope = new PointerScope()) {
             Tensor loss = models[v].loss(x, y);
+            tb0 = System.nanoTime();
             engines[v].backward(loss);
+            tb1 = System.nanoTime();
             engines[v].step();
           }
           long t1 = System.nanoTime();
@@ -152,6 +183,7 @@ public final class StepBench {
           inRound[s] = (t1 - t0) / 1e6;
           if (round >= 0) {
             times.get(v).add(inRound[s]);
+            backward.get(v).add((tb1 - tb0) / 1e6);
           }
         }
         if (round >= 0) {
@@ -162,7 +194,8 @@ public final class StepBench {
     Result[] out = new Result[n];
     for (int v = 0; v < n; v++) {
       double[] t = times.get(v).stream().mapToDouble(Double::doubleValue).toArray();
-      out[v] = new Result(VARIANTS.get(v), t, roundMedians[v], bytes[v], transport[v], psi);
+      double[] b = backward.get(v).stream().mapToDouble(Double::doubleValue).toArray();
+      out[v] = new Result(variants.get(v), t, roundMedians[v], b, bytes[v], transport[v], psi);
       engines[v].close();
     }
     return out;
@@ -189,18 +222,19 @@ public final class StepBench {
     double base = median(r[0].stepMillis());
     System.out.printf(Locale.ROOT, "Ψ = %d parameters%n", r[0].psi());
     System.out.println(
-        "variant        median_step_ms  p25_ms  p75_ms  ratio_vs_stage0  paired_ratio  bytes/step"
-            + "  ratio_vs_2Ψ  gloo_transport_vs_2Ψ");
+        "variant        median_step_ms  p25_ms  p75_ms  backward_ms  ratio_vs_stage0  paired_ratio"
+            + "  bytes/step  ratio_vs_2Ψ  gloo_transport_vs_2Ψ");
     for (Result x : r) {
       double med = median(x.stepMillis());
       double twoPsi = 2.0 * x.psi() * wireBytes;
       System.out.printf(
           Locale.ROOT,
-          "%-13s  %14.2f  %6.1f  %6.1f  %15.3f  %12.3f  %10d  %11.4f  %20.4f%n",
+          "%-13s  %14.2f  %6.1f  %6.1f  %11.1f  %15.3f  %12.3f  %10d  %11.4f  %20.4f%n",
           x.variant().label(),
           med,
           percentile(x.stepMillis(), 0.25),
           percentile(x.stepMillis(), 0.75),
+          median(x.backwardMillis()),
           med / base,
           pairedRatio(x.roundMedians(), r[0].roundMedians()),
           x.bytesPerStep(),

@@ -111,8 +111,8 @@ class OffloadTrainingTest {
   /**
    * With clipping active (0.05, below the observed norms of 0.2-0.5): {@code cpu} stays
    * bit-identical; {@code nvme} sums the norm per sub-group (Note [chunked norm with NVMe offload]
-   * in ZeroOptimizer), which may move the clip factor by an ulp, so it matches to 1e-6 and its
-   * norms to 1e-12 relative.
+   * in StepGradient), which may move the clip factor by an ulp, so it matches to 1e-6 and its norms
+   * to 1e-12 relative.
    */
   @Test
   void withClippingCpuIsExactAndNvmeWithinRounding() {

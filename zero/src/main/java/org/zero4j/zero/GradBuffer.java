@@ -1,6 +1,8 @@
 package org.zero4j.zero;
 
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Deque;
 import java.util.List;
 import org.bytedeco.pytorch.Tensor;
 import org.zero4j.zero.comm.Collectives;
@@ -17,10 +19,13 @@ import org.zero4j.zero.comm.Pending;
  * the next backward.
  *
  * <p>Stage 0 all-reduces each bucket in place and returns the whole buffer; stage 1 reduce-scatters
- * each bucket into this rank's shard (or, without {@code reduce_scatter}, all-reduces and keeps its
- * chunk).
+ * each bucket into this rank's shard with {@link Collectives#reduceScatterByAllToAll} (or, without
+ * {@code reduce_scatter}, all-reduces and keeps its chunk).
  */
 final class GradBuffer implements GradientReducer {
+
+  // stage 1's all-to-all reductions in flight at once, each with a bucket-sized receive buffer
+  private static final int SCRATCH_BUFFERS = 2;
 
   private final List<NamedParameter> params;
   private final ShardLayout layout;
@@ -79,8 +84,14 @@ final class GradBuffer implements GradientReducer {
     if (partitioned) {
       shard = working.empty(layout.shardNumel());
     }
-    List<Pending> pending = new ArrayList<>();
-    List<Runnable> after = new ArrayList<>();
+    boolean allToAll = partitioned && reduceScatter;
+    long maxPadded = 1;
+    for (ShardLayout.Bucket b : layout.buckets()) {
+      maxPadded = Math.max(maxPadded, b.paddedNumel());
+    }
+    Deque<Tensor> scratch = new ArrayDeque<>();
+    Deque<Pending> pending = new ArrayDeque<>();
+    Deque<Runnable> after = new ArrayDeque<>();
     // Every view and wire copy made here is closed once its collective is done: left to the
     // garbage collector, a wire copy of each bucket would stay resident long after the step.
     List<Tensor> temps = new ArrayList<>();
@@ -92,7 +103,7 @@ final class GradBuffer implements GradientReducer {
         temps.add(onWire);
       }
       long chunk = b.chunk(world);
-      if (!partitioned || !reduceScatter) {
+      if (!allToAll) {
         pending.add(comm.allReduce(onWire));
         after.add(
             () -> {
@@ -106,29 +117,36 @@ final class GradBuffer implements GradientReducer {
                 }
               }
             });
-      } else {
-        Tensor out = shard.narrow(0, b.shardOffset(), chunk);
-        Tensor outWire = wire == working ? out : wire.empty(chunk);
-        temps.add(out);
-        if (outWire != out) {
-          temps.add(outWire);
-        }
-        pending.add(comm.reduceScatterInPlace(outWire, onWire)); // the bucket is scratch
-        after.add(
-            () -> {
-              if (outWire != out) {
-                out.copy_(outWire);
-              }
-            });
+        continue;
       }
+      if (pending.size() == SCRATCH_BUFFERS) {
+        pending.removeFirst().await();
+        after.removeFirst().run();
+      }
+      Tensor buf = scratch.size() < SCRATCH_BUFFERS ? wire.empty(maxPadded) : scratch.removeFirst();
+      scratch.addLast(buf);
+      Tensor out = shard.narrow(0, b.shardOffset(), chunk);
+      Tensor outWire = wire == working ? out : onWire.narrow(0, 0, chunk);
+      temps.add(out);
+      if (outWire != out) {
+        temps.add(outWire);
+      }
+      try (Tensor s = buf.narrow(0, 0, b.paddedNumel())) {
+        pending.add(comm.reduceScatterByAllToAll(outWire, onWire, s));
+      }
+      after.add(
+          () -> {
+            if (outWire != out) {
+              out.copy_(outWire);
+            }
+          });
     }
-    for (int i = 0; i < pending.size(); i++) {
-      pending.get(i).await();
-      after.get(i).run();
+    while (!pending.isEmpty()) {
+      pending.removeFirst().await();
+      after.removeFirst().run();
     }
-    for (Tensor t : temps) {
-      t.close();
-    }
+    scratch.forEach(Tensor::close);
+    temps.forEach(Tensor::close);
     return partitioned ? shard : flat;
   }
 

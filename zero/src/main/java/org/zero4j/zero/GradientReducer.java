@@ -1,6 +1,8 @@
 package org.zero4j.zero;
 
+import java.util.List;
 import org.bytedeco.pytorch.Tensor;
+import org.zero4j.zero.comm.Collectives;
 
 /**
  * Collects the gradients of one rank across micro-steps and reduces them over ranks into the part
@@ -9,6 +11,32 @@ import org.bytedeco.pytorch.Tensor;
  * {@link GradStream} reduce-scatters during backward and keeps only the shard (stage 2).
  */
 interface GradientReducer extends AutoCloseable {
+
+  /** The reducer of {@code options}' stage for {@code params}, laid out by {@code layout}. */
+  static GradientReducer create(
+      List<NamedParameter> params,
+      ShardLayout layout,
+      Collectives comm,
+      ZeroOptimizer.Options options) {
+    return options.stage() == 2
+        ? new GradStream(
+            params,
+            layout,
+            comm,
+            options.working(),
+            options.wire(),
+            options.reduceScatter(),
+            options.overlapComm(),
+            options.ignoreUnusedParameters())
+        : new GradBuffer(
+            params,
+            layout,
+            comm,
+            options.working(),
+            options.wire(),
+            options.stage() >= 1,
+            options.reduceScatter());
+  }
 
   /** Called before each micro-step's backward. */
   void beforeBackward();

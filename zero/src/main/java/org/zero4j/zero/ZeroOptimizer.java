@@ -3,14 +3,12 @@ package org.zero4j.zero;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.ObjIntConsumer;
-import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.zero4j.kernels.adam.AdamHyperparams;
 import org.zero4j.kernels.adam.FlatAdam;
 import org.zero4j.offload.OffloadDevice;
-import org.zero4j.offload.swap.ResidentMemory;
 import org.zero4j.zero.comm.Collectives;
 
 /**
@@ -81,11 +79,13 @@ public final class ZeroOptimizer implements ZeroRuntime {
   private final List<NamedParameter> params;
   private final ShardLayout layout;
   private final FlatParams working;
+  private final FlatShardState partitions;
   private final OptimizerState state;
   private final OptimizerShard shard; // state when it is in memory, else null
   private final boolean swapped;
   private final OptimizerOffload offload;
   private final GradientReducer grads;
+  private final StepGradient gradient;
 
   /**
    * Takes over {@code params} (trainable, all of the working precision): their data moves into a
@@ -131,32 +131,13 @@ public final class ZeroOptimizer implements ZeroRuntime {
     }
     this.layout = ShardLayout.build(numels, comm.worldSize(), options.reduceBucketNumel());
     this.working = new FlatParams(this.params, layout, options.working());
-    boolean partitioned = options.stage() >= 1;
-    this.state =
-        partitioned
-            ? OptimizerState.create(layout.shardNumel(), this::ownChunks, offload, comm.rank())
-            : OptimizerShard.whole(working);
+    this.partitions = new FlatShardState(options, this.params, layout, working, comm, offload);
+    this.state = partitions.state();
     this.swapped = state.swapped();
     this.shard = swapped ? null : (OptimizerShard) state;
-    this.grads =
-        options.stage() == 2
-            ? new GradStream(
-                this.params,
-                layout,
-                comm,
-                options.working(),
-                options.wire(),
-                options.reduceScatter(),
-                options.overlapComm(),
-                options.ignoreUnusedParameters())
-            : new GradBuffer(
-                this.params,
-                layout,
-                comm,
-                options.working(),
-                options.wire(),
-                partitioned,
-                options.reduceScatter());
+    this.grads = GradientReducer.create(this.params, layout, comm, options);
+    this.gradient =
+        new StepGradient(grads, comm, options.stage() >= 1, swapped, offload.subGroupSize());
   }
 
   /** Call before each micro-step's backward. */
@@ -181,8 +162,8 @@ public final class ZeroOptimizer implements ZeroRuntime {
    */
   @Override
   public StepResult step(AdamHyperparams hp, long adamStep, double lossScale, double clipNorm) {
-    try (Tensor grad32 = swapped ? averagedInPlace(lossScale) : averagedFp32(lossScale)) {
-      double norm = globalNorm(grad32);
+    try (Tensor grad32 = gradient.averaged(lossScale)) {
+      double norm = gradient.globalNorm(grad32);
       if (!Double.isFinite(norm)) {
         return new StepResult(true, norm, 1.0);
       }
@@ -194,7 +175,7 @@ public final class ZeroOptimizer implements ZeroRuntime {
         updateSwapped(grad32, hp, adamStep);
       } else {
         state.update(adam, (from, n) -> grad32.narrow(0, from, n), hp, adamStep, (f, m) -> {});
-        writeBack();
+        partitions.writeBack();
       }
       return new StepResult(false, norm, coef);
     } finally {
@@ -202,66 +183,16 @@ public final class ZeroOptimizer implements ZeroRuntime {
     }
   }
 
-  private Tensor averagedFp32(double lossScale) {
-    Tensor summed = grads.reduced();
-    Tensor g = summed.to(torch.ScalarType.Float, false, true, new MemoryFormatOptional());
-    g.mul_(new Scalar(1.0 / (comm.worldSize() * lossScale)));
-    return g;
-  }
-
-  // Note [in-place gradient average]: with NVMe offload the fp32 state is not resident, so a
-  // shard-sized fp32 copy of the gradient would dominate the resident set. In fp32 the reduced
-  // gradient is scaled in place instead (it is zeroed after the step anyway); the values are those
-  // averagedFp32 computes, so results stay bit-identical. 16-bit gradients still need the copy.
-  private Tensor averagedInPlace(double lossScale) {
-    Tensor summed = grads.reduced();
-    if (summed.scalar_type().value != torch.ScalarType.Float.value) {
-      return averagedFp32(lossScale);
-    }
-    Tensor g = summed.narrow(0, 0, summed.numel());
-    g.mul_(new Scalar(1.0 / (comm.worldSize() * lossScale)));
-    return g;
-  }
-
   private void updateSwapped(Tensor grad32, AdamHyperparams hp, long adamStep) {
     RuntimeException failure = null;
     try {
       state.update(
-          adam, (from, n) -> grad32.narrow(0, from, n), hp, adamStep, this::intoWorkingCopy);
+          adam, (from, n) -> grad32.narrow(0, from, n), hp, adamStep, partitions::intoWorkingCopy);
     } catch (RuntimeException e) {
       failure = e;
     }
     agreeOnSwapFailure(failure);
-    working.gatherOwnChunks(comm, options.allgatherBucketNumel(), options.allgatherPartitions());
-  }
-
-  // The initial master values of shard elements [from, from + dst.numel()): this rank's chunks.
-  private void ownChunks(long from, Tensor dst) {
-    ShardSpan.forEach(
-        layout,
-        comm.rank(),
-        from,
-        dst.numel(),
-        (off, flatOff, len) -> {
-          try (Tensor d = dst.narrow(0, off - from, len);
-              Tensor src = working.flat().narrow(0, flatOff, len)) {
-            d.copy_(src);
-          }
-        });
-  }
-
-  private void intoWorkingCopy(long shardOffset, Tensor master) {
-    ShardSpan.forEach(
-        layout,
-        comm.rank(),
-        shardOffset,
-        master.numel(),
-        (off, flatOff, len) -> {
-          try (Tensor dst = working.flat().narrow(0, flatOff, len);
-              Tensor src = master.narrow(0, off - shardOffset, len)) {
-            dst.copy_(src);
-          }
-        });
+    partitions.gatherOwnChunks();
   }
 
   // Note [swap failure agreement]: a rank whose swap I/O failed (a full disk) must not leave its
@@ -283,97 +214,19 @@ public final class ZeroOptimizer implements ZeroRuntime {
     }
   }
 
-  private double globalNorm(Tensor grad32) {
-    double sumSq = swapped ? chunkedSumOfSquares(grad32) : GradientNorm.sumOfSquares(grad32);
-    if (options.stage() >= 1 && comm.worldSize() > 1) {
-      try (Tensor t = torch.full(new long[] {1}, new Scalar(sumSq))) {
-        Tensor d = t.to(torch.ScalarType.Double);
-        comm.allReduce(d).await();
-        sumSq = d.item_double();
-      }
-    }
-    return Math.sqrt(sumSq);
-  }
-
-  // Note [chunked norm with NVMe offload]: libtorch computes an fp64 norm of an fp32 tensor through
-  // an fp64 copy of it, twice the gradient's size, which would dwarf the swap buffers that bound
-  // the resident set. With NVMe offload the sum of squares is accumulated one sub-group at a time
-  // instead. It can differ from the in-memory path's in the last bits, which moves the clip factor
-  // by about one ulp when clipping is active; without clipping the updates stay bit-identical.
-  private double chunkedSumOfSquares(Tensor grad32) {
-    long n = grad32.numel();
-    long chunk = Math.max(1, Math.min(offload.subGroupSize(), n));
-    double sum = 0;
-    for (long s = 0; s < n; s += chunk) {
-      try (Tensor part = grad32.narrow(0, s, Math.min(chunk, n - s))) {
-        sum += GradientNorm.sumOfSquares(part);
-      }
-    }
-    return sum;
-  }
-
-  private void writeBack() {
-    if (options.stage() == 0) {
-      if (!shard.masterIsWorkingCopy()) {
-        working.flat().copy_(shard.master());
-      }
-      return;
-    }
-    working.gatherFromShards(
-        shard.master(), comm, options.allgatherBucketNumel(), options.allgatherPartitions());
-  }
-
-  /**
-   * Checkpoint support: rewrites the working parameters from the fp32 master shards, exactly as
-   * after an update, once a load has replaced the masters. Collective at stages 1 and 2 (every rank
-   * calls it); at stage 0 in fp32 the master is the working copy and nothing moves. With NVMe
-   * offload the masters are read back one sub-group at a time.
-   */
   @Override
   public void refreshWorkingFromMaster() {
-    if (!swapped) {
-      writeBack();
-      return;
-    }
-    long n = state.numel();
-    long chunk = Math.max(1, Math.min(offload.subGroupSize(), n));
-    try (Tensor buf = torch.empty(chunk)) {
-      for (long s = 0; s < n; s += chunk) {
-        long len = Math.min(chunk, n - s);
-        try (Tensor part = buf.narrow(0, 0, len)) {
-          state.read(AdamState.MASTER, s, part);
-          intoWorkingCopy(s, part);
-        }
-      }
-    }
-    working.gatherOwnChunks(comm, options.allgatherBucketNumel(), options.allgatherPartitions());
+    partitions.refreshWorkingFromMaster();
   }
 
-  /**
-   * Checkpoint support: re-derives this rank's fp32 master shard from the working parameters
-   * (DeepSpeed's {@code refresh_fp32_params}). Local: every rank already holds the full working
-   * parameters at stages 0 to 2.
-   */
   @Override
   public void refreshMasterFromWorking() {
-    if (options.stage() == 0) {
-      if (!shard.masterIsWorkingCopy()) {
-        shard.master().copy_(working.flat());
-      }
-      return;
-    }
-    for (ShardLayout.Bucket b : layout.buckets()) {
-      long chunk = b.chunk(layout.worldSize());
-      try (Tensor src = working.flat().narrow(0, layout.chunkStart(b, comm.rank()), chunk);
-          Tensor src32 = src.to(torch.ScalarType.Float)) {
-        writeState(AdamState.MASTER, b.shardOffset(), src32);
-      }
-    }
+    partitions.refreshMasterFromWorking();
   }
 
   @Override
   public long[] shape(int param) {
-    return params.get(param).tensor().sizes().vec().get();
+    return partitions.shape(param);
   }
 
   @Override
@@ -383,64 +236,33 @@ public final class ZeroOptimizer implements ZeroRuntime {
 
   @Override
   public List<StateFragment> savedFragments(int rank) {
-    return StateFragment.ofChunks(layout, rank, options.stage() == 0);
+    return partitions.savedFragments(rank);
   }
 
   @Override
   public List<StateFragment> heldFragments() {
-    return options.stage() == 0
-        ? StateFragment.whole(layout)
-        : StateFragment.ofChunks(layout, comm.rank(), false);
+    return partitions.heldFragments();
   }
 
   @Override
   public List<Integer> streamOrder() {
-    List<Integer> out = new ArrayList<>();
-    for (int i = 0; i < params.size(); i++) {
-      out.add(i);
-    }
-    return out;
+    return partitions.streamOrder();
   }
 
-  /** Every rank holds the full working parameters here, so this is local to {@code root}. */
   @Override
   public void streamParameters(int root, ObjIntConsumer<Tensor> visitor) {
-    if (comm.rank() == root) {
-      for (int i = 0; i < params.size(); i++) {
-        visitor.accept(params.get(i).tensor(), i);
-      }
-    }
+    partitions.streamParameters(root, visitor);
   }
 
   @Override
   public List<Block> blocks() {
-    List<Block> out = new ArrayList<>();
-    for (int i = 0; i < layout.buckets().size(); i++) {
-      ShardLayout.Bucket b = layout.buckets().get(i);
-      out.add(new Block("bucket" + i, b.start(), b.numel(), b.paddedNumel()));
-    }
-    return out;
+    return partitions.blocks();
   }
 
   /** Bytes of model state held by this rank, and where they live. */
   @Override
   public MemoryBreakdown memory() {
-    long params = working.bytes();
-    long g = grads.bytes();
-    long rss = ResidentMemory.current();
-    long resident =
-        swapped || shard.isInHostMemory() ? 0 : shard.masterBytes() + shard.momentBytes();
-    return new MemoryBreakdown(
-        params,
-        g,
-        state.masterBytes(),
-        state.momentBytes(),
-        0,
-        0,
-        params + g + resident,
-        state.hostBytes(),
-        state.nvmeBytes(),
-        rss);
+    return partitions.memory(grads.bytes());
   }
 
   /** Where the optimizer state lives. */
@@ -451,27 +273,17 @@ public final class ZeroOptimizer implements ZeroRuntime {
   /** Elements in this rank's optimizer state tensors (see {@link #readState}). */
   @Override
   public long stateNumel() {
-    return state.numel();
+    return partitions.stateNumel();
   }
 
-  /**
-   * Copies {@code dst.numel()} elements of one optimizer state tensor, from element {@code from} of
-   * this rank's shard, into the fp32 tensor {@code dst}. Works for every placement; with NVMe
-   * offload it is the only way to see the state, which is never whole in memory.
-   */
   @Override
   public void readState(AdamState which, long from, Tensor dst) {
-    state.read(which, from, dst);
+    partitions.readState(which, from, dst);
   }
 
-  /**
-   * Overwrites elements {@code [from, from + src.numel())} of one optimizer state tensor with the
-   * fp32 tensor {@code src} (checkpoint loading). Writing {@link AdamState#MASTER} does not touch
-   * the working parameters.
-   */
   @Override
   public void writeState(AdamState which, long from, Tensor src) {
-    state.write(which, from, src);
+    partitions.writeState(which, from, src);
   }
 
   private void requireInMemory(String what) {

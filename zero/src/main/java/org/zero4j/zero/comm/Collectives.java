@@ -3,16 +3,19 @@ package org.zero4j.zero.comm;
 import java.time.Duration;
 import org.bytedeco.javacpp.SizeTPointer;
 import org.bytedeco.javacpp.chrono.Milliseconds;
+import org.bytedeco.pytorch.AllToAllOptions;
 import org.bytedeco.pytorch.AllgatherOptions;
 import org.bytedeco.pytorch.AllreduceOptions;
 import org.bytedeco.pytorch.BarrierOptions;
 import org.bytedeco.pytorch.BroadcastOptions;
+import org.bytedeco.pytorch.LongVector;
 import org.bytedeco.pytorch.ProcessGroupGloo;
 import org.bytedeco.pytorch.ReduceScatterOptions;
 import org.bytedeco.pytorch.TCPStore;
 import org.bytedeco.pytorch.TCPStoreOptions;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.gloo.Device;
 
 /**
@@ -182,6 +185,59 @@ public final class Collectives implements AutoCloseable {
               () -> {
                 try (Tensor mine = in.narrow(0, from, out.numel())) {
                   out.copy_(mine);
+                }
+              });
+    }
+  }
+
+  /**
+   * A reduce-scatter that moves only a reduce-scatter's traffic on Gloo: {@code out} receives chunk
+   * {@code rank} of the sum of every rank's {@code in}. {@code scratch}, shaped and typed like
+   * {@code in}, receives the N contributions to that chunk; {@code out} is written only once the
+   * exchange has completed, so it may be a view of {@code in} (which is otherwise left unchanged).
+   * The chunks are summed in rank order. {@code out} must stay open until the result is awaited;
+   * the exchange holds {@code in} and {@code scratch} itself.
+   */
+  public Pending reduceScatterByAllToAll(Tensor out, Tensor in, Tensor scratch) {
+    checkChunked("reduce-scatter", out, in);
+    if (scratch.numel() != in.numel() || scratch.scalar_type().value != in.scalar_type().value) {
+      throw new IllegalStateException(
+          "reduce-scatter: the scratch buffer must have the input's "
+              + in.numel()
+              + " elements and dtype, got "
+              + scratch.numel());
+    }
+    stats.record(CommStats.Op.REDUCE_SCATTER, in.nbytes(), group == null ? 0 : in.nbytes());
+    if (group == null) {
+      out.copy_(in);
+      return Pending.completed("reduce-scatter");
+    }
+    // Note [reduce-scatter as all-to-all]: Gloo has no reduce-scatter of its own; c10d's
+    // _reduce_scatter_base all-reduces a clone, which moves twice a reduce-scatter's bytes (an
+    // all-reduce is a reduce-scatter plus an all-gather) and sums every chunk on every rank. An
+    // all-to-all that sends chunk j of the input to rank j moves (N-1)/N of the input per rank,
+    // exactly a ring reduce-scatter's traffic, and each rank then sums only its own chunk. For two
+    // ranks the sum a + b is the all-reduce's bit for bit; for more ranks the rank-order sum can
+    // differ from Gloo's ring order in the last bits.
+    AllToAllOptions o = new AllToAllOptions();
+    o.timeout(new Milliseconds(spec.timeout().toMillis()));
+    long chunk = out.numel();
+    Tensor[] parts = new Tensor[spec.worldSize()];
+    for (int r = 0; r < parts.length; r++) {
+      parts[r] = scratch.narrow(0, r * chunk, chunk); // views outlive the caller's handles
+    }
+    try (LongVector equal = new LongVector()) {
+      return pending(
+              group.alltoall_base(scratch, in, equal, equal, o),
+              "reduce-scatter (all-to-all) of " + in.numel() + " elements")
+          .then(
+              () -> {
+                torch.add_out(out, parts[0], parts[1]);
+                for (int r = 2; r < parts.length; r++) {
+                  out.add_(parts[r]);
+                }
+                for (Tensor p : parts) {
+                  p.close();
                 }
               });
     }

@@ -93,6 +93,74 @@ class CollectivesTest {
   }
 
   @Test
+  void allToAllReduceScatterMatchesAndMovesAReduceScattersBytes() {
+    for (int world : new int[] {2, 3}) {
+      long chunk = 1031; // odd on purpose
+      List<double[]> errs =
+          LocalRanks.run(
+              world,
+              Duration.ofSeconds(60),
+              c -> {
+                Tensor expected = torch.zeros(chunk * world).to(torch.ScalarType.Double);
+                for (int r = 0; r < world; r++) {
+                  expected.add_(
+                      input(r, chunk * world, Precision.FP32).to(torch.ScalarType.Double));
+                }
+                Tensor in = input(c.rank(), chunk * world, Precision.FP32);
+                Tensor untouched = in.clone();
+                Tensor scratch = torch.empty(chunk * world);
+                Tensor out =
+                    torch.full(new long[] {chunk}, new org.bytedeco.pytorch.Scalar(Float.NaN));
+                c.reduceScatterByAllToAll(out, in, scratch).await();
+                double inChanged = in.sub(untouched).abs().max().item_double();
+                // out may be a view of the input: it is written after the exchange
+                Tensor aliased = in.narrow(0, 0, chunk);
+                c.reduceScatterByAllToAll(aliased, in, scratch).await();
+                Tensor mine = expected.narrow(0, c.rank() * chunk, chunk);
+                assertEquals(2 * chunk * world * 4L, c.stats().bytes(CommStats.Op.REDUCE_SCATTER));
+                assertEquals(
+                    2 * chunk * world * 4L, c.stats().transportBytes(CommStats.Op.REDUCE_SCATTER));
+                return new double[] {
+                  out.to(torch.ScalarType.Double).sub(mine).abs().max().item_double(),
+                  aliased.to(torch.ScalarType.Double).sub(mine).abs().max().item_double(),
+                  inChanged,
+                  world == 2 ? out.sub(aliased).abs().max().item_double() : 0
+                };
+              });
+      for (double[] e : errs) {
+        // fp32 sums of `world` floats against the fp64 sum: a few ulps of values below 10.
+        assertTrue(e[0] < 1e-5 && e[1] < 1e-5, world + " ranks: " + java.util.Arrays.toString(e));
+        assertEquals(0.0, e[2], "the input changed before the exchange was over");
+      }
+    }
+  }
+
+  @Test
+  void allToAllReduceScatterOfTwoRanksIsTheAllReducesSum() {
+    for (Precision p : new Precision[] {Precision.FP32, Precision.BF16}) {
+      List<Double> diffs =
+          LocalRanks.run(
+              2,
+              Duration.ofSeconds(60),
+              c -> {
+                Tensor in = input(c.rank(), 2 * 517, p);
+                Tensor summed = in.clone();
+                c.allReduce(summed).await();
+                Tensor out = torch.empty(517).to(p.scalarType());
+                c.reduceScatterByAllToAll(out, in, torch.empty_like(in)).await();
+                return out.to(torch.ScalarType.Double)
+                    .sub(summed.narrow(0, c.rank() * 517L, 517).to(torch.ScalarType.Double))
+                    .abs()
+                    .max()
+                    .item_double();
+              });
+      for (double d : diffs) {
+        assertEquals(0.0, d, p + ": a + b must be bit-identical to Gloo's all-reduce");
+      }
+    }
+  }
+
+  @Test
   void sixteenBitReductionsWork() {
     for (Precision p : new Precision[] {Precision.BF16, Precision.FP16}) {
       List<Double> errs =
