@@ -45,7 +45,8 @@ public final class StepBench {
           new Variant("1", 1, ""),
           new Variant("2", 2, ""),
           new Variant("3+prefetch", 3, s3(50_000_000L)),
-          new Variant("3 no-prefetch", 3, s3(0)));
+          new Variant("3 no-prefetch", 3, s3(0)),
+          new Variant("3 defaults", 3, ""));
 
   private static String s3(long prefetch) {
     return ", \"stage3_param_persistence_threshold\": 0, \"stage3_max_reuse_distance\": 0,"

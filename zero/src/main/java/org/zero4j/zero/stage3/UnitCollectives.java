@@ -3,7 +3,9 @@ package org.zero4j.zero.stage3;
 import java.util.List;
 import java.util.function.BiConsumer;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
 import org.zero4j.zero.comm.Collectives;
+import org.zero4j.zero.comm.EngineOwned;
 import org.zero4j.zero.comm.Pending;
 
 /**
@@ -46,6 +48,7 @@ final class UnitCollectives {
     private final long step;
     private final DivergenceHeader header;
     private Pending data;
+    private Tensor scratch; // the all-to-all's receive buffer of a reduce, closed when awaited
 
     private Op(UnitParams unit, Kind kind, long step, DivergenceHeader header) {
       this.unit = unit;
@@ -126,7 +129,15 @@ final class UnitCollectives {
   Op reduceScatter(UnitParams unit, Tensor out, Tensor staging) {
     Op op = new Op(unit, Kind.REDUCE, step, header(List.of(unit), Kind.REDUCE));
     try {
-      op.data = comm.reduceScatterInPlace(out, staging);
+      // Note [reduce by all-to-all]: as at stages 1-2 (Collectives.reduceScatterByAllToAll), an
+      // all-to-all into a receive buffer moves a reduce-scatter's bytes where Gloo's own
+      // reduce-scatter (an all-reduce) moves twice as many; the buffer lives until the reduce is
+      // awaited. At world size 1 nothing is exchanged and the staging buffer stands in for it.
+      if (comm.worldSize() > 1) {
+        op.scratch = EngineOwned.take(torch.empty_like(staging));
+      }
+      op.data =
+          comm.reduceScatterByAllToAll(out, staging, op.scratch != null ? op.scratch : staging);
       return op;
     } catch (RuntimeException e) {
       throw failed(op, e);
@@ -147,8 +158,16 @@ final class UnitCollectives {
     }
     try {
       op.data.await();
+      closeScratch(op);
     } catch (RuntimeException e) {
       throw failed(op, e);
+    }
+  }
+
+  private static void closeScratch(Op op) {
+    if (op.scratch != null) {
+      op.scratch.close();
+      op.scratch = null;
     }
   }
 
