@@ -323,6 +323,16 @@ final class UnitLifecycle {
 
   void beforeBackward() {
     armed = true;
+    // Note [backward starts prefetched]: the unit that forward ran last is the first that
+    // backward needs, and forward has released it (unless reused soon). Its gather, then the
+    // next ones in backward order, start here, before autograd runs the loss's backward, instead
+    // of in the unit's output hook with nothing left to overlap it.
+    if (failure == null && !trace.isEmpty()) {
+      List<Integer> backwardOrder = new ArrayList<>(trace);
+      java.util.Collections.reverse(backwardOrder);
+      prefetch(backwardOrder.subList(0, 1)); // Note [needed unit first]
+      prefetch(backwardOrder);
+    }
   }
 
   /** Rethrows a hook failure, reduces what is left, and releases every non-persistent unit. */
