@@ -20,7 +20,10 @@ import org.zero4j.zero.comm.LocalRanks;
  * model, and bytes communicated per step relative to ZeRO's 2Ψ, on N Gloo ranks in one run. Stage 3
  * runs twice, with prefetch on ({@code stage3_prefetch_bucket_size} 5e7) and off (0); both with
  * {@code stage3_param_persistence_threshold} 0 and {@code stage3_max_reuse_distance} 0, so every
- * block is gathered in forward and again in backward (3Ψ per step).
+ * block is gathered in forward and again in backward (3Ψ per step); a third stage-3 variant, "3
+ * defaults", keeps DeepSpeed's stage-3 defaults (persistence 1e5 elements, reuse distance and live
+ * parameters 1e9, prefetch 5e7): on a model this small every unit stays gathered from its forward
+ * to its backward, so a step moves 2Ψ.
  *
  * <p>Each rank is a thread with its own Gloo group and one intra-op thread, so N ranks use N cores.
  * Stages run interleaved round by round (0, 1, 2, 0, 1, 2, ...) so that machine noise hits all of
@@ -246,9 +249,11 @@ public final class StepBench {
         "(bytes: logical message sizes, see CommStats; 2Ψ is in the wire precision, "
             + wireBytes
             + " bytes/element; the norm all-reduce adds 16 bytes at stages 1-3, stage 3 adds a"
-            + " 24-byte-per-rank header per unit collective; paired_ratio is"
+            + " 88-byte-per-rank divergence header per unit reduce and per gather batch;"
+            + " paired_ratio is"
             + " the median over rounds of the stage's round median / stage 0's round median;"
-            + " gloo_transport counts what Gloo moves: it runs a reduce-scatter as an all-reduce)");
+            + " gloo_transport counts what Gloo moves: reduce-scatters go as all-to-alls, an"
+            + " all-reduce moves twice its message)");
   }
 
   // Note [paired ratio]: the machine drifts over a run; dividing each round's median by stage 0's
