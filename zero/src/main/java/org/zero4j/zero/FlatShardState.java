@@ -54,8 +54,8 @@ final class FlatShardState implements PartitionedState {
             : OptimizerShard.whole(working);
   }
 
-  /** This rank's master weights and moments. */
-  OptimizerState state() {
+  @Override
+  public OptimizerState optimizerState() {
     return state;
   }
 
@@ -208,31 +208,6 @@ final class FlatShardState implements PartitionedState {
     return stage == 0
         ? StateFragment.whole(layout)
         : StateFragment.ofChunks(layout, comm.rank(), false);
-  }
-
-  @Override
-  public long stateNumel() {
-    return state.numel();
-  }
-
-  /**
-   * Copies {@code dst.numel()} elements of one optimizer state tensor, from element {@code from} of
-   * this rank's shard, into the fp32 tensor {@code dst}. Works for every placement; with NVMe
-   * offload it is the only way to see the state, which is never whole in memory.
-   */
-  @Override
-  public void readState(AdamState which, long from, Tensor dst) {
-    state.read(which, from, dst);
-  }
-
-  /**
-   * Overwrites elements {@code [from, from + src.numel())} of one optimizer state tensor with the
-   * fp32 tensor {@code src} (checkpoint loading). Writing {@link AdamState#MASTER} does not touch
-   * the working parameters.
-   */
-  @Override
-  public void writeState(AdamState which, long from, Tensor src) {
-    state.write(which, from, src);
   }
 
   @Override

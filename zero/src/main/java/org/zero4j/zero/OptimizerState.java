@@ -73,6 +73,23 @@ public interface OptimizerState extends AutoCloseable {
   /** Whether the state lives in a swap file (reach it only through read and write). */
   boolean swapped();
 
+  /**
+   * {@link #tensor(AdamState)} for a caller that wants {@code what} (say, "the master shard")
+   * whole.
+   *
+   * @throws IllegalStateException when the state is {@link #swapped()}, naming {@code what} and the
+   *     ranged alternative
+   */
+  default Tensor inMemory(AdamState which, String what) {
+    if (swapped()) {
+      throw new IllegalStateException(
+          what
+              + " is not in memory: offload_optimizer.device is nvme and the state lives in a"
+              + " swap file; read or write it in ranges with readState/writeState");
+    }
+    return tensor(which);
+  }
+
   /** Bytes of fp32 master weights. */
   long masterBytes();
 

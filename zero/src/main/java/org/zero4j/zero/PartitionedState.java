@@ -35,21 +35,34 @@ public interface PartitionedState {
   /** The fragments this rank holds state for (what a load must fill), in state order. */
   List<StateFragment> heldFragments();
 
+  /**
+   * This rank's fp32 masters and Adam moments, wherever {@link OptimizerOffload} put them; owned
+   * (and closed) by this object. The ranged state access below goes through it.
+   */
+  OptimizerState optimizerState();
+
   /** Elements of this rank's state tensors, padding included. */
-  long stateNumel();
+  default long stateNumel() {
+    return optimizerState().numel();
+  }
 
   /**
    * Copies {@code dst.numel()} elements of one state tensor, from element {@code from} of this
-   * rank's state, into the fp32 tensor {@code dst}.
+   * rank's state, into the fp32 tensor {@code dst}. Works for every placement; with NVMe offload it
+   * is the only way to see the state, which is never whole in memory.
    */
-  void readState(AdamState which, long from, Tensor dst);
+  default void readState(AdamState which, long from, Tensor dst) {
+    optimizerState().read(which, from, dst);
+  }
 
   /**
    * Overwrites elements {@code [from, from + src.numel())} of one state tensor with the fp32 tensor
    * {@code src}. Writing {@link AdamState#MASTER} does not touch the working parameters; call
    * {@link #refreshWorkingFromMaster()} after a load.
    */
-  void writeState(AdamState which, long from, Tensor src);
+  default void writeState(AdamState which, long from, Tensor src) {
+    optimizerState().write(which, from, src);
+  }
 
   /**
    * Rewrites the working parameters from the fp32 masters, exactly as after an update (stage 3:

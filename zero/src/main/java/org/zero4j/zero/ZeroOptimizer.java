@@ -1,6 +1,5 @@
 package org.zero4j.zero;
 
-import java.util.ArrayList;
 import java.util.List;
 import java.util.function.ObjIntConsumer;
 import org.bytedeco.pytorch.Scalar;
@@ -81,7 +80,6 @@ public final class ZeroOptimizer implements ZeroRuntime {
   private final FlatParams working;
   private final FlatShardState partitions;
   private final OptimizerState state;
-  private final OptimizerShard shard; // state when it is in memory, else null
   private final boolean swapped;
   private final OptimizerOffload offload;
   private final GradientReducer grads;
@@ -132,9 +130,8 @@ public final class ZeroOptimizer implements ZeroRuntime {
     this.layout = ShardLayout.build(numels, comm.worldSize(), options.reduceBucketNumel());
     this.working = new FlatParams(this.params, layout, options.working());
     this.partitions = new FlatShardState(options, this.params, layout, working, comm, offload);
-    this.state = partitions.state();
+    this.state = partitions.optimizerState();
     this.swapped = state.swapped();
-    this.shard = swapped ? null : (OptimizerShard) state;
     this.grads = GradientReducer.create(this.params, layout, comm, options);
     this.gradient =
         new StepGradient(grads, comm, options.stage() >= 1, swapped, offload.subGroupSize());
@@ -270,29 +267,9 @@ public final class ZeroOptimizer implements ZeroRuntime {
     return offload;
   }
 
-  /** Elements in this rank's optimizer state tensors (see {@link #readState}). */
   @Override
-  public long stateNumel() {
-    return partitions.stateNumel();
-  }
-
-  @Override
-  public void readState(AdamState which, long from, Tensor dst) {
-    partitions.readState(which, from, dst);
-  }
-
-  @Override
-  public void writeState(AdamState which, long from, Tensor src) {
-    partitions.writeState(which, from, src);
-  }
-
-  private void requireInMemory(String what) {
-    if (swapped) {
-      throw new IllegalStateException(
-          what
-              + " is not in memory: offload_optimizer.device is nvme and the state lives in a"
-              + " swap file; read or write it in ranges with readState/writeState");
-    }
+  public OptimizerState optimizerState() {
+    return state;
   }
 
   /** The layout of the flat buffers. */
@@ -317,21 +294,18 @@ public final class ZeroOptimizer implements ZeroRuntime {
    * @throws IllegalStateException with NVMe offload; use {@link #readState} instead
    */
   public Tensor masterShard() {
-    requireInMemory("the master shard");
-    return shard.master();
+    return state.inMemory(AdamState.MASTER, "the master shard");
   }
 
   /**
    * This rank's Adam moments, same layout as {@link #masterShard()}.
    *
-   * @throws IllegalStateException with NVMe offload; use {@link #readState} instead
+   * @throws IllegalStateException with NVMe optimizer offload; use {@link #readState} instead
    */
   public List<Tensor> moments() {
-    requireInMemory("the Adam moments");
-    List<Tensor> out = new ArrayList<>();
-    out.add(shard.expAvg());
-    out.add(shard.expAvgSq());
-    return out;
+    return List.of(
+        state.inMemory(AdamState.EXP_AVG, "the Adam moments"),
+        state.inMemory(AdamState.EXP_AVG_SQ, "the Adam moments"));
   }
 
   @Override

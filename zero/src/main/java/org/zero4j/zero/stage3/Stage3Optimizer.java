@@ -301,7 +301,7 @@ public final class Stage3Optimizer implements ZeroRuntime {
    * @throws IllegalStateException with NVMe optimizer offload; use {@link #readState} instead
    */
   public Tensor masterShard() {
-    return inMemory("the master shard").tensor(AdamState.MASTER);
+    return state.inMemory(AdamState.MASTER, "the master shard");
   }
 
   /**
@@ -310,18 +310,9 @@ public final class Stage3Optimizer implements ZeroRuntime {
    * @throws IllegalStateException with NVMe optimizer offload; use {@link #readState} instead
    */
   public List<Tensor> moments() {
-    OptimizerState s = inMemory("the Adam moments");
-    return List.of(s.tensor(AdamState.EXP_AVG), s.tensor(AdamState.EXP_AVG_SQ));
-  }
-
-  private OptimizerState inMemory(String what) {
-    if (!state.swapped()) {
-      return state;
-    }
-    throw new IllegalStateException(
-        what
-            + " is not in memory: offload_optimizer.device is nvme and the state lives in a"
-            + " swap file; read or write it in ranges with readState/writeState");
+    return List.of(
+        state.inMemory(AdamState.EXP_AVG, "the Adam moments"),
+        state.inMemory(AdamState.EXP_AVG_SQ, "the Adam moments"));
   }
 
   /** Where the optimizer state lives. */
@@ -330,21 +321,7 @@ public final class Stage3Optimizer implements ZeroRuntime {
   }
 
   @Override
-  public long stateNumel() {
-    return state.numel();
-  }
-
-  @Override
-  public void readState(AdamState which, long from, Tensor dst) {
-    state.read(which, from, dst);
-  }
-
-  @Override
-  public void writeState(AdamState which, long from, Tensor src) {
-    state.write(which, from, src);
-  }
-
-  OptimizerState state() {
+  public OptimizerState optimizerState() {
     return state;
   }
 

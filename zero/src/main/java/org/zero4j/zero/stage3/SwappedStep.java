@@ -44,7 +44,7 @@ final class SwappedStep {
     double k = coef;
     RuntimeException failure = null;
     try {
-      o.state()
+      o.optimizerState()
           .update(
               o.adam(), (from, len) -> fp32(g, from, len, scale, k), hp, adamStep, o::intoShards);
     } catch (RuntimeException e) {

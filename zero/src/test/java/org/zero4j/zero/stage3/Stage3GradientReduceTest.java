@@ -3,22 +3,15 @@ package org.zero4j.zero.stage3;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.zero4j.kernels.adam.AdamHyperparams;
-import org.zero4j.kernels.adam.CpuAdam;
-import org.zero4j.zero.NamedParameter;
 import org.zero4j.zero.Precision;
 import org.zero4j.zero.Stage3Config;
-import org.zero4j.zero.StepResult;
 import org.zero4j.zero.TorchReference;
-import org.zero4j.zero.ZeroOptimizer;
-import org.zero4j.zero.ZeroRuntime;
 import org.zero4j.zero.comm.LocalRanks;
 
 /**
@@ -35,8 +28,6 @@ class Stage3GradientReduceTest {
   private static final int STEPS = 4;
   private static final int ROWS = 12;
   private static final long SEED = 19;
-  private static final AdamHyperparams HP =
-      new AdamHyperparams(0.01, 0.9, 0.99, 1e-8, 0.1, true, true);
 
   @BeforeAll
   static void threads() {
@@ -59,54 +50,20 @@ class Stage3GradientReduceTest {
             2,
             Duration.ofSeconds(60),
             comm -> {
-              UnitChain model = UnitChain.create(SEED);
-              List<NamedParameter> named = model.named();
-              for (NamedParameter p : named) {
-                p.tensor().set_data(p.tensor().detach().to(working.scalarType()));
-              }
               Stage3Config s3 =
                   new Stage3Config(
                       1000, 0, Long.MAX_VALUE, 1_000_000_000L, 0, false, 0, false, false);
-              ZeroRuntime zero =
-                  stage == 3
-                      ? new Stage3Optimizer(
-                          named,
-                          model.units,
-                          new Stage3Options(working, wire, 500, overlap, true, s3),
-                          comm,
-                          new CpuAdam(1))
-                      : new ZeroOptimizer(
-                          named,
-                          new ZeroOptimizer.Options(
-                              0, working, wire, 100, 100, overlap, true, true, true),
-                          comm,
-                          new CpuAdam(1));
+              ChainTraining t = new ChainTraining(comm, SEED, stage, working, wire, overlap, s3);
               int local = ROWS / 2 / micro;
               for (int step = 1; step <= STEPS; step++) {
                 Tensor[] b = UnitChain.batch(SEED, step, ROWS);
                 for (int m = 0; m < micro; m++) {
                   long from = (long) comm.rank() * (ROWS / 2) + (long) m * local;
-                  Tensor x = b[0].narrow(0, from, local);
-                  Tensor y = b[1].narrow(0, from, local);
-                  zero.beforeBackward();
-                  model.loss(x.to(working.scalarType()), y).backward();
-                  zero.afterBackward();
+                  t.backward(b[0].narrow(0, from, local), b[1].narrow(0, from, local));
                 }
-                StepResult r = zero.step(HP, step, micro, 0.0);
-                assertTrue(!r.skipped());
+                t.step(step, micro);
               }
-              List<Tensor> params = new ArrayList<>();
-              if (zero instanceof Stage3Optimizer s) {
-                for (Tensor t : s.fullParameters()) {
-                  params.add(t.to(torch.ScalarType.Float));
-                }
-              } else {
-                for (NamedParameter p : named) {
-                  params.add(p.tensor().detach().to(torch.ScalarType.Float));
-                }
-              }
-              zero.close();
-              return params;
+              return t.finish();
             })
         .get(0);
   }

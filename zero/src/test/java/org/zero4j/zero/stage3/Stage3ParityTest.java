@@ -14,14 +14,10 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.zero4j.kernels.adam.AdamHyperparams;
-import org.zero4j.kernels.adam.CpuAdam;
 import org.zero4j.zero.NamedParameter;
 import org.zero4j.zero.Precision;
 import org.zero4j.zero.Stage3Config;
-import org.zero4j.zero.StepResult;
 import org.zero4j.zero.TorchReference;
-import org.zero4j.zero.ZeroOptimizer;
-import org.zero4j.zero.ZeroRuntime;
 import org.zero4j.zero.comm.LocalRanks;
 
 /**
@@ -40,8 +36,6 @@ class Stage3ParityTest {
   private static final int STEPS = 10;
   private static final int ROWS = 12;
   private static final long SEED = 7;
-  private static final AdamHyperparams HP =
-      new AdamHyperparams(0.01, 0.9, 0.99, 1e-8, 0.1, true, true);
 
   @BeforeAll
   static void threads() {
@@ -83,48 +77,17 @@ class Stage3ParityTest {
             world,
             Duration.ofSeconds(60),
             comm -> {
-              UnitChain model = UnitChain.create(SEED);
-              List<NamedParameter> named = model.named();
-              for (NamedParameter p : named) {
-                p.tensor().set_data(p.tensor().detach().to(precision.scalarType()));
-              }
-              ZeroRuntime zero =
-                  stage == 3
-                      ? new Stage3Optimizer(
-                          named,
-                          model.units,
-                          new Stage3Options(precision, precision, 500, true, true, s3),
-                          comm,
-                          new CpuAdam(1))
-                      : new ZeroOptimizer(
-                          named,
-                          new ZeroOptimizer.Options(
-                              0, precision, precision, 100, 100, true, true, true, true),
-                          comm,
-                          new CpuAdam(1));
+              ChainTraining t =
+                  new ChainTraining(comm, SEED, stage, precision, precision, true, s3);
               int local = ROWS / world;
               for (int step = 1; step <= STEPS; step++) {
                 Tensor[] b = UnitChain.batch(SEED, step, ROWS);
-                Tensor x = b[0].narrow(0, (long) comm.rank() * local, local);
-                Tensor y = b[1].narrow(0, (long) comm.rank() * local, local);
-                zero.beforeBackward();
-                model.loss(x.to(precision.scalarType()), y).backward();
-                zero.afterBackward();
-                StepResult r = zero.step(HP, step, 1.0, 0.0);
-                assertTrue(!r.skipped());
+                t.backward(
+                    b[0].narrow(0, (long) comm.rank() * local, local),
+                    b[1].narrow(0, (long) comm.rank() * local, local));
+                t.step(step, 1.0);
               }
-              List<Tensor> params = new ArrayList<>();
-              if (zero instanceof Stage3Optimizer s) {
-                for (Tensor t : s.fullParameters()) {
-                  params.add(t.to(torch.ScalarType.Float));
-                }
-              } else {
-                for (NamedParameter p : named) {
-                  params.add(p.tensor().detach().to(torch.ScalarType.Float));
-                }
-              }
-              zero.close();
-              return params;
+              return t.finish();
             });
     for (int r = 1; r < world; r++) {
       assertEquals(0.0, TorchReference.maxAbsDiff(out.get(r), out.get(0)), "rank " + r);
@@ -134,10 +97,11 @@ class Stage3ParityTest {
 
   private static List<Tensor> libtorch() {
     UnitChain model = UnitChain.create(SEED);
-    AdamWOptions o = new AdamWOptions(HP.lr());
-    o.betas().put(0, HP.beta2()).put(1, HP.beta1()); // libstdc++ tuple layout, see TorchReference
-    o.eps().put(HP.eps());
-    o.weight_decay().put(HP.weightDecay());
+    AdamHyperparams hp = ChainTraining.HP;
+    AdamWOptions o = new AdamWOptions(hp.lr());
+    o.betas().put(0, hp.beta2()).put(1, hp.beta1()); // libstdc++ tuple layout, see TorchReference
+    o.eps().put(hp.eps());
+    o.weight_decay().put(hp.weightDecay());
     AdamW opt = new AdamW(model.parameters(), o);
     for (int step = 1; step <= STEPS; step++) {
       Tensor[] b = UnitChain.batch(SEED, step, ROWS);
