@@ -1,5 +1,6 @@
 package org.zero4j.zero.stage3;
 
+import java.util.ArrayList;
 import java.util.List;
 import java.util.function.BiConsumer;
 import org.bytedeco.pytorch.Tensor;
@@ -61,6 +62,7 @@ final class UnitCollectives {
   private final Collectives comm;
   private final List<String> unitNames;
   private final boolean allReduceFetch;
+  private final List<UnitParams> reduced = new ArrayList<>();
   private long step;
 
   UnitCollectives(Collectives comm, List<String> unitNames, boolean allReduceFetch) {
@@ -127,7 +129,13 @@ final class UnitCollectives {
 
   /** Starts reduce-scattering {@code staging} (scratch) into {@code out} for {@code unit}. */
   Op reduceScatter(UnitParams unit, Tensor out, Tensor staging) {
-    Op op = new Op(unit, Kind.REDUCE, step, header(List.of(unit), Kind.REDUCE));
+    // Note [reduce order checked once per backward]: a reduce carries no header of its own; the
+    // order of this backward's reduces is exchanged once, by checkReduceOrder, after they have
+    // completed and before any gradient is used. A header per reduce was a small collective per
+    // unit in backward, which cost more than any other part of stage 3's overhead in StepBench.
+    // A mismatch whose sizes differ fails in the data collective itself, naming the unit.
+    Op op = new Op(unit, Kind.REDUCE, step, null);
+    reduced.add(unit);
     try {
       // Note [reduce by all-to-all]: as at stages 1-2 (Collectives.reduceScatterByAllToAll), an
       // all-to-all into a receive buffer moves a reduce-scatter's bytes where Gloo's own
@@ -162,6 +170,39 @@ final class UnitCollectives {
     } catch (RuntimeException e) {
       throw failed(op, e);
     }
+  }
+
+  /**
+   * Checks that every rank reduced the same units in the same order in this backward, with one
+   * header exchange per {@link DivergenceHeader#MAX_UNITS} reduces; call it once the reduces have
+   * completed and before their gradients are used.
+   *
+   * @throws RankDivergenceException when a rank reduced other units, naming them
+   */
+  void checkReduceOrder() {
+    List<UnitParams> order = new ArrayList<>(reduced);
+    reduced.clear();
+    if (comm.worldSize() == 1 || order.isEmpty()) {
+      return;
+    }
+    List<Op> checks = new ArrayList<>();
+    for (int from = 0; from < order.size(); from += DivergenceHeader.MAX_UNITS) {
+      List<UnitParams> part =
+          order.subList(from, Math.min(order.size(), from + DivergenceHeader.MAX_UNITS));
+      checks.add(new Op(part.get(0), Kind.REDUCE, step, header(part, Kind.REDUCE)));
+    }
+    for (Op op : checks) {
+      try {
+        op.header.check(comm, unitNames);
+      } catch (RuntimeException e) {
+        throw failed(op, e);
+      }
+    }
+  }
+
+  /** Forgets the reduces of a backward that failed (nothing of it is checked or used). */
+  void forgetReduces() {
+    reduced.clear();
   }
 
   private static void closeScratch(Op op) {

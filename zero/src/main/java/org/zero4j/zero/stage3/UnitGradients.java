@@ -177,6 +177,7 @@ final class UnitGradients implements AutoCloseable {
         }
       }
       if (!unused.isEmpty()) {
+        comm.forgetReduces();
         reset();
         throw new IllegalStateException(
             "parameters "
@@ -191,8 +192,13 @@ final class UnitGradients implements AutoCloseable {
         launch(u);
       }
     }
-    while (!inFlight.isEmpty()) {
-      complete(inFlight.removeFirst());
+    try {
+      while (!inFlight.isEmpty()) {
+        complete(inFlight.removeFirst());
+      }
+      comm.checkReduceOrder(); // Note [reduce order checked once per backward] in UnitCollectives
+    } finally {
+      comm.forgetReduces();
     }
     reset();
   }
@@ -245,6 +251,7 @@ final class UnitGradients implements AutoCloseable {
       f.out().close();
     }
     inFlight.clear();
+    comm.forgetReduces();
     reset();
     shardGrad.close();
   }
