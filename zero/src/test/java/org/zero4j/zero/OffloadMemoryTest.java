@@ -3,9 +3,7 @@ package org.zero4j.zero;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.zero4j.offload.swap.ResidentMemory;
@@ -46,34 +44,11 @@ class OffloadMemoryTest {
         inMemory >= state, "without offload the state is resident: " + (inMemory >> 20) + " MiB");
   }
 
-  // Note [malloc in the memory test]: glibc raises its mmap threshold after large frees, after
-  // which freed tensors stay in the heap and in the resident set; a child JVM with a fixed
-  // threshold returns every large block to the system when freed, so the resident set shows what
-  // is live. The child never collects garbage, and with JavaCPP's nopointergc the collector would
-  // free no native memory anyway: the loop closes its tensors (a PointerScope per step) and the
-  // optimizer must free what it allocates itself.
+  // Note [malloc in the memory test] in ProbeJvm. The child never collects garbage, and with
+  // JavaCPP's nopointergc the collector would free no native memory anyway: the loop closes its
+  // tensors (a PointerScope per step) and the optimizer must free what it allocates itself.
   private long childGrowth(String device) throws Exception {
-    ProcessBuilder pb =
-        new ProcessBuilder(
-            Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-            "-Xmx256m",
-            "-Xms256m",
-            "-XX:+AlwaysPreTouch",
-            "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0",
-            "-Dorg.bytedeco.javacpp.nopointergc=true",
-            "-XX:+UseSerialGC",
-            "-cp",
-            System.getProperty("java.class.path"),
-            OffloadMemoryProbe.class.getName(),
-            dir.toString(),
-            device);
-    pb.environment().put("MALLOC_MMAP_THRESHOLD_", "1048576");
-    pb.environment().put("MALLOC_ARENA_MAX", "2");
-    pb.redirectErrorStream(true);
-    Process p = pb.start();
-    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    assertTrue(p.waitFor(60, TimeUnit.SECONDS) && p.exitValue() == 0, out);
-    System.out.print(out);
+    String out = ProbeJvm.run("256m", OffloadMemoryProbe.class, dir.toString(), device);
     for (String line : out.split("\n")) {
       if (line.startsWith("growth=")) {
         return Long.parseLong(line.substring("growth=".length()).trim());

@@ -3,12 +3,11 @@ package org.zero4j.zero.stage3;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.zero4j.offload.swap.ResidentMemory;
+import org.zero4j.zero.ProbeJvm;
 
 /**
  * Bounded memory at ZeRO stage 3 with {@code offload_param.device = nvme} and {@code
@@ -64,31 +63,10 @@ class Stage3OffloadMemoryTest {
         "without offload the model state is resident: " + (inMemory >> 20) + " MiB above baseline");
   }
 
-  // Note [malloc in the memory test] in OffloadMemoryTest: a fixed mmap threshold returns every
-  // large block to the system when freed, so the resident set shows what is live.
+  // Note [malloc in the memory test] in ProbeJvm.
   private long[] child(String device) throws Exception {
     long t0 = System.nanoTime();
-    ProcessBuilder pb =
-        new ProcessBuilder(
-            Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-            "-Xmx128m",
-            "-Xms128m",
-            "-XX:+AlwaysPreTouch",
-            "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0",
-            "-Dorg.bytedeco.javacpp.nopointergc=true", // Note [no garbage collection] in the probe
-            "-XX:+UseSerialGC",
-            "-cp",
-            System.getProperty("java.class.path"),
-            Stage3OffloadMemoryProbe.class.getName(),
-            dir.toString(),
-            device);
-    pb.environment().put("MALLOC_MMAP_THRESHOLD_", "1048576");
-    pb.environment().put("MALLOC_ARENA_MAX", "2");
-    pb.redirectErrorStream(true);
-    Process p = pb.start();
-    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    assertTrue(p.waitFor(60, TimeUnit.SECONDS) && p.exitValue() == 0, out);
-    System.out.print(out);
+    String out = ProbeJvm.run("128m", Stage3OffloadMemoryProbe.class, dir.toString(), device);
     System.out.printf("child %s: %.1f s%n", device, (System.nanoTime() - t0) / 1e9);
     long baseline = -1;
     long peak = -1;
