@@ -4,23 +4,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;
-import java.time.Duration;
-import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.SplittableRandom;
-import org.bytedeco.javacpp.PointerScope;
-import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.zero4j.engine.Engine;
-import org.zero4j.engine.Zero4j;
-import org.zero4j.zero.comm.LocalRanks;
 
 /**
  * The demo GPT on 2 ranks at ZeRO stage 3 with offload through the engine config: optimizer state
@@ -28,7 +19,6 @@ import org.zero4j.zero.comm.LocalRanks;
  * offload: bit-identically where the norm is the same sum ({@code cpu}), within 1e-6 relative with
  * NVMe optimizer offload, whose norm is summed per sub-group (gradient clipping is on).
  */
-@SuppressWarnings("try") // PointerScope is opened for its side effect: it frees the scratch tensors
 class GptOffloadTest {
   private static final int BLOCK = 32;
   private static final int STEPS = 12;
@@ -68,43 +58,13 @@ class GptOffloadTest {
     }
   }
 
-  private static synchronized GptModel build() {
-    return new GptModel(config);
-  }
-
   private static List<Double> train(String offload) {
-    String json =
-        """
-        {"train_micro_batch_size_per_gpu": 4, "gradient_accumulation_steps": 1,
-         "gradient_clipping": 1.0,
-         "optimizer": {"type": "AdamW", "params": {"lr": 1e-2, "weight_decay": 0.01}},
-         "zero_optimization": {"stage": 3, %s "stage3_param_persistence_threshold": 0,
-           "stage3_prefetch_bucket_size": 20000, "stage3_max_live_parameters": 30000,
-           "stage3_max_reuse_distance": 0, "reduce_bucket_size": 5000, "overlap_comm": true}}
-        """
-            .formatted(offload);
-    return LocalRanks.run(
-            2,
-            Duration.ofSeconds(120),
-            comm -> {
-              GptModel model = build();
-              List<Double> losses = new ArrayList<>();
-              try (Engine engine = Zero4j.setup(model).config(json).collectives(comm).start()) {
-                SplittableRandom random = new SplittableRandom(7);
-                for (int step = 0; step < STEPS; step++) {
-                  int[] all = random.ints(8, 0, batches.numSamples()).toArray();
-                  int[] mine = Arrays.copyOfRange(all, 4 * comm.rank(), 4 * comm.rank() + 4);
-                  try (PointerScope scope = new PointerScope();
-                      TextBatches.Batch b = batches.batch(mine)) {
-                    Tensor loss = model.loss(b.x(), b.y());
-                    engine.backward(loss);
-                    engine.step();
-                    losses.add(engine.meanOverRanks(loss.item_double()));
-                  }
-                }
-              }
-              return losses;
-            })
-        .get(0);
+    String zero =
+        "\"stage\": 3, "
+            + offload
+            + " \"stage3_param_persistence_threshold\": 0,"
+            + " \"stage3_prefetch_bucket_size\": 20000, \"stage3_max_live_parameters\": 30000,"
+            + " \"stage3_max_reuse_distance\": 0";
+    return GptRanks.train(config, batches, zero, 1, STEPS);
   }
 }

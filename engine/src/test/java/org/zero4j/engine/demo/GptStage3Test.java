@@ -3,27 +3,17 @@ package org.zero4j.engine.demo;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.time.Duration;
-import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
-import java.util.SplittableRandom;
-import org.bytedeco.javacpp.PointerScope;
-import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
-import org.zero4j.engine.Engine;
-import org.zero4j.engine.Zero4j;
-import org.zero4j.zero.comm.LocalRanks;
 
 /**
  * The demo GPT at ZeRO stage 3 on 2 ranks, its blocks as sharding units: the loss falls, and it
  * follows stage 2's loss curve (same math; tolerance 1e-4 relative, for sums over differently sized
  * buffers that round differently, compounded over the steps).
  */
-@SuppressWarnings("try") // PointerScope is opened for its side effect: it frees the scratch tensors
 class GptStage3Test {
   private static final int BLOCK = 32;
   private static final int STEPS = 25;
@@ -56,47 +46,7 @@ class GptStage3Test {
     }
   }
 
-  private static synchronized GptModel build() {
-    return new GptModel(config);
-  }
-
   private static List<Double> train(String zero, int gas) {
-    String json =
-        """
-        {"train_micro_batch_size_per_gpu": %d, "gradient_accumulation_steps": %d,
-         "gradient_clipping": 1.0,
-         "optimizer": {"type": "AdamW", "params": {"lr": 1e-2, "weight_decay": 0.01}},
-         "zero_optimization": {%s, "reduce_bucket_size": 5000, "overlap_comm": true}}
-        """
-            .formatted(4 / gas, gas, zero);
-    return LocalRanks.run(
-            2,
-            Duration.ofSeconds(120),
-            comm -> {
-              GptModel model = build();
-              List<Double> losses = new ArrayList<>();
-              try (Engine engine = Zero4j.setup(model).config(json).collectives(comm).start()) {
-                SplittableRandom random = new SplittableRandom(7);
-                for (int step = 0; step < STEPS; step++) {
-                  int[] all = random.ints(8, 0, batches.numSamples()).toArray();
-                  int[] mine = Arrays.copyOfRange(all, 4 * comm.rank(), 4 * comm.rank() + 4);
-                  double sum = 0;
-                  for (int m = 0; m < gas; m++) {
-                    int per = 4 / gas;
-                    try (PointerScope scope = new PointerScope();
-                        TextBatches.Batch b =
-                            batches.batch(Arrays.copyOfRange(mine, m * per, m * per + per))) {
-                      Tensor loss = model.loss(b.x(), b.y());
-                      engine.backward(loss);
-                      engine.step();
-                      sum += loss.item_double();
-                    }
-                  }
-                  losses.add(engine.meanOverRanks(sum / gas));
-                }
-              }
-              return losses;
-            })
-        .get(0);
+    return GptRanks.train(config, batches, zero, gas, STEPS);
   }
 }
