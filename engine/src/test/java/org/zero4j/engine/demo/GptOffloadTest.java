@@ -20,21 +20,14 @@ import org.junit.jupiter.params.provider.CsvSource;
  * NVMe optimizer offload, whose norm is summed per sub-group (gradient clipping is on).
  */
 class GptOffloadTest {
-  private static final int BLOCK = 32;
   private static final int STEPS = 12;
   private static final Map<String, List<Double>> BASE = new HashMap<>();
-  private static TextBatches batches;
-  private static GptConfig config;
 
   @TempDir static Path swapDir;
 
   @BeforeAll
-  static void data() {
+  static void threads() {
     torch.set_num_threads(1);
-    String text = DemoCorpus.text();
-    CharTokenizer tokenizer = CharTokenizer.fromText(text);
-    batches = new TextBatches(tokenizer.encode(text), BLOCK);
-    config = new GptConfig(tokenizer.vocabSize(), BLOCK, 2, 2, 32, 42);
   }
 
   @ParameterizedTest(name = "optimizer {0}, param {1}")
@@ -59,12 +52,7 @@ class GptOffloadTest {
   }
 
   private static List<Double> train(String offload) {
-    String zero =
-        "\"stage\": 3, "
-            + offload
-            + " \"stage3_param_persistence_threshold\": 0,"
-            + " \"stage3_prefetch_bucket_size\": 20000, \"stage3_max_live_parameters\": 30000,"
-            + " \"stage3_max_reuse_distance\": 0";
-    return GptRanks.train(config, batches, zero, 1, STEPS);
+    String zero = GptRanks.STAGE3.replace("\"stage\": 3,", "\"stage\": 3, " + offload);
+    return GptRanks.train(zero, 1, STEPS);
   }
 }

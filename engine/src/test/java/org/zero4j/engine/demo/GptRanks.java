@@ -12,17 +12,37 @@ import org.zero4j.engine.Zero4j;
 import org.zero4j.zero.comm.LocalRanks;
 
 /**
- * Trains the demo GPT on 2 ranks (threads of this JVM) with a given {@code zero_optimization} body,
- * global batch 8, AdamW and gradient clipping 1.0; returns the loss of each step averaged over the
- * ranks. Each micro-step runs in its own {@link PointerScope}, as a user's loop does.
+ * Trains a small demo GPT (2 layers, 2 heads, width 32, block 32, on the demo corpus) on 2 ranks
+ * (threads of this JVM) with a given {@code zero_optimization} body, global batch 8, AdamW and
+ * gradient clipping 1.0; returns the loss of each step averaged over the ranks. Each micro-step
+ * runs in its own {@link PointerScope}, as a user's loop does.
  */
 final class GptRanks {
 
+  /** Stage 3 with every unit released after use: gathered in forward and again in backward. */
+  static final String STAGE3 =
+      "\"stage\": 3, \"stage3_param_persistence_threshold\": 0,"
+          + " \"stage3_prefetch_bucket_size\": 20000, \"stage3_max_live_parameters\": 30000,"
+          + " \"stage3_max_reuse_distance\": 0";
+
+  private static final int BLOCK = 32;
+  private static TextBatches batches;
+  private static GptConfig config;
+
   private GptRanks() {}
 
+  private static synchronized void load() {
+    if (batches == null) {
+      String text = DemoCorpus.text();
+      CharTokenizer tokenizer = CharTokenizer.fromText(text);
+      batches = new TextBatches(tokenizer.encode(text), BLOCK);
+      config = new GptConfig(tokenizer.vocabSize(), BLOCK, 2, 2, 32, 42);
+    }
+  }
+
   @SuppressWarnings("try") // the PointerScope is opened for its close()
-  static List<Double> train(
-      GptConfig config, TextBatches batches, String zero, int gas, int steps) {
+  static List<Double> train(String zero, int gas, int steps) {
+    load();
     String json =
         """
         {"train_micro_batch_size_per_gpu": %d, "gradient_accumulation_steps": %d,
@@ -35,7 +55,7 @@ final class GptRanks {
             2,
             Duration.ofSeconds(120),
             comm -> {
-              GptModel model = build(config);
+              GptModel model = build();
               List<Double> losses = new ArrayList<>();
               try (Engine engine = Zero4j.setup(model).config(json).collectives(comm).start()) {
                 SplittableRandom random = new SplittableRandom(7);
@@ -63,7 +83,7 @@ final class GptRanks {
   }
 
   // libtorch's global RNG is shared by the rank threads: seeded construction one at a time.
-  private static synchronized GptModel build(GptConfig config) {
+  private static synchronized GptModel build() {
     return new GptModel(config);
   }
 }
