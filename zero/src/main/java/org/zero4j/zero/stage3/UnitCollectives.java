@@ -14,10 +14,11 @@ import org.zero4j.zero.comm.Pending;
  *
  * <p>Note [divergence check]: a rank that runs a unit the others skip would otherwise all-gather or
  * reduce-scatter a buffer against a different unit on its peers: silently wrong values when the
- * sizes agree, a hang or a transport error when they do not. Every batch of unit collectives is
- * therefore preceded by a {@link DivergenceHeader}: an all-gather of what each rank is about to do
- * (kind of collective, optimizer step, the units in order), issued just before the data collectives
- * and checked when the first of them is awaited, before any data is used. A mismatch fails on every
+ * sizes agree, a hang or a transport error when they do not. Every batch of gathers is therefore
+ * preceded by a {@link DivergenceHeader} (reduces are checked once per backward instead: Note
+ * [reduce order checked once per backward]): an all-gather of what each rank is about to do (kind
+ * of collective, optimizer step, the units in order), issued just before the data collectives and
+ * checked when the first of them is awaited, before any data is used. A mismatch fails on every
  * rank with both units named, and a peer that never arrives fails the header's wait within the
  * group's timeout, naming the unit and the step. Issuing the header asynchronously keeps it off the
  * critical path (a blocking check per unit made the ranks meet at every gather and cost more than
