@@ -156,6 +156,16 @@ final class ShardStore implements AutoCloseable {
     return fileOffset.containsKey(u);
   }
 
+  /** Whether any of {@code batch} has its shard in the swap file (and so is staged per unit). */
+  boolean swapsAny(List<UnitParams> batch) {
+    for (UnitParams u : batch) {
+      if (isSwapped(u)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   /** Starts reading the shards of {@code next}, in order, while buffers are free. */
   void readAhead(List<UnitParams> next) {
     for (UnitParams u : next) {

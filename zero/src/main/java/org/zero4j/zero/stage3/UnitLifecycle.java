@@ -255,7 +255,8 @@ final class UnitLifecycle {
   // Note [prefetch batches]: the units to prefetch (in the order they will run, within
   // stage3_prefetch_bucket_size elements gathered ahead of use and stage3_max_live_parameters
   // gathered in all) go out as one batch under one divergence header (UnitCollectives); with
-  // offload_param each shard is staged before its own gather (ShardStore), one unit at a time.
+  // offload_param each swapped shard is staged before its own gather (ShardStore), one unit at a
+  // time; resident shards (every shard without nvme) go as a batch.
   private void prefetch(List<Integer> next) {
     if (store != null) {
       List<UnitParams> order = new ArrayList<>();
@@ -280,7 +281,7 @@ final class UnitLifecycle {
       ahead += v.paddedNumel();
       liveNumel += v.paddedNumel();
     }
-    if (store != null) {
+    if (store != null && store.swapsAny(batch)) {
       for (UnitParams v : batch) {
         startGather(v);
         markPrefetched(v);
