@@ -248,9 +248,9 @@ public final class StepBench {
     System.out.println(
         "(bytes: logical message sizes, see CommStats; 2Ψ is in the wire precision, "
             + wireBytes
-            + " bytes/element; the norm all-reduce adds 16 bytes at stages 1-3, stage 3 adds a"
-            + " 88-byte-per-rank divergence header per unit reduce and per gather batch;"
-            + " paired_ratio is"
+            + " bytes/element; the norm all-reduce adds 16 bytes at stages 1-3; stage 3's"
+            + " divergence headers (88 bytes per rank) are exchanged only in iterations that differ"
+            + " from the one before, so none in steady state; paired_ratio is"
             + " the median over rounds of the stage's round median / stage 0's round median;"
             + " gloo_transport counts what Gloo moves: reduce-scatters go as all-to-alls, an"
             + " all-reduce moves twice its message)");

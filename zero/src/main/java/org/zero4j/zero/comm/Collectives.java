@@ -9,8 +9,10 @@ import org.bytedeco.pytorch.AllreduceOptions;
 import org.bytedeco.pytorch.BarrierOptions;
 import org.bytedeco.pytorch.BroadcastOptions;
 import org.bytedeco.pytorch.LongVector;
+import org.bytedeco.pytorch.PrefixStore;
 import org.bytedeco.pytorch.ProcessGroupGloo;
 import org.bytedeco.pytorch.ReduceScatterOptions;
+import org.bytedeco.pytorch.Store;
 import org.bytedeco.pytorch.TCPStore;
 import org.bytedeco.pytorch.TCPStoreOptions;
 import org.bytedeco.pytorch.Tensor;
@@ -36,15 +38,20 @@ import org.bytedeco.pytorch.gloo.Device;
 public final class Collectives implements AutoCloseable {
 
   private final CommSpec spec;
-  private final TCPStore store;
+  private final Store store; // the TCP store, or the control group's prefix view of it
   private final ProcessGroupGloo group;
-  private final CommStats stats = new CommStats();
+  private final CommStats stats;
+  private final String name;
+  private Collectives control; // made on first use, see control()
   private long sequence;
 
-  private Collectives(CommSpec spec, TCPStore store, ProcessGroupGloo group) {
+  private Collectives(
+      CommSpec spec, Store store, ProcessGroupGloo group, CommStats stats, String name) {
     this.spec = spec;
     this.store = store;
     this.group = group;
+    this.stats = stats;
+    this.name = name;
   }
 
   /**
@@ -53,7 +60,7 @@ public final class Collectives implements AutoCloseable {
    */
   public static Collectives connect(CommSpec spec) {
     if (spec.worldSize() == 1) {
-      return new Collectives(spec, null, null);
+      return new Collectives(spec, null, null, new CommStats(), "");
     }
     Milliseconds timeout = new Milliseconds(spec.timeout().toMillis());
     TCPStore store;
@@ -85,12 +92,51 @@ public final class Collectives implements AutoCloseable {
     ProcessGroupGloo.Options options = ProcessGroupGloo.Options.create(timeout);
     options.devices().push_back(glooDevice(spec.masterAddr()));
     ProcessGroupGloo group = new ProcessGroupGloo(store, spec.rank(), spec.worldSize(), options);
-    Collectives c = new Collectives(spec, store, group);
+    Collectives c = new Collectives(spec, store, group, new CommStats(), "");
     // Note [connect barrier]: Gloo returns from connectFullMesh once this rank's own pairs are up;
     // a rank that then closed its group at once could break a slower peer's handshake. The barrier
     // holds every rank until all are connected.
     c.barrier();
     return c;
+  }
+
+  /**
+   * A second group of the same ranks, for small control messages that must never be matched against
+   * this group's data collectives (ZeRO stage 3's divergence headers). Its collectives count in
+   * this group's {@link #stats()}. Made on the first call, which is itself collective: every rank
+   * must make it at the same point. Closed with this group.
+   *
+   * <p>Note [why a second group]: Gloo matches collectives by their order on a group alone. When
+   * one rank's collective meets a peer's different one of another size, Gloo's transport thread
+   * fails an assertion ("Received data size doesn't match expected size") and the process aborts;
+   * nothing can catch it. A rank that must ask its peers something they may not be expecting asks
+   * on this group instead, where the only messages are fixed-size ones.
+   */
+  public synchronized Collectives control() {
+    if (control != null) {
+      return control;
+    }
+    if (group == null) {
+      control = new Collectives(spec, null, null, stats, " (control)");
+      return control;
+    }
+    Milliseconds timeout = new Milliseconds(spec.timeout().toMillis());
+    ProcessGroupGloo.Options options = ProcessGroupGloo.Options.create(timeout);
+    options.devices().push_back(glooDevice(spec.masterAddr()));
+    options.threads(1);
+    // A fresh client of the same TCP store: libtorch adopts a store into the first group that
+    // uses it, and a second owner of that one fails its reference-count check.
+    TCPStoreOptions client = new TCPStoreOptions();
+    client.port((short) spec.masterPort());
+    client.isServer(false);
+    client.waitWorkers(false);
+    client.timeout(timeout);
+    PrefixStore prefixed =
+        new PrefixStore("zero4j-control/", new TCPStore(spec.masterAddr(), client));
+    ProcessGroupGloo g = new ProcessGroupGloo(prefixed, spec.rank(), spec.worldSize(), options);
+    control = new Collectives(spec, prefixed, g, stats, " (control)");
+    control.barrier(); // Note [connect barrier]
+    return control;
   }
 
   // Note [gloo device]: on one host the loopback address always works. Across hosts each rank must
@@ -248,6 +294,11 @@ public final class Collectives implements AutoCloseable {
    * worldSize * in.numel()} elements and must not overlap {@code in}.
    */
   public Pending allGather(Tensor out, Tensor in) {
+    return allGather(out, in, spec.timeout());
+  }
+
+  /** {@link #allGather(Tensor, Tensor)} whose wait is bounded by {@code timeout}. */
+  public Pending allGather(Tensor out, Tensor in, Duration timeout) {
     checkChunked("all-gather", in, out);
     stats.record(CommStats.Op.ALL_GATHER, out.nbytes(), group == null ? 0 : out.nbytes());
     if (group == null) {
@@ -255,8 +306,9 @@ public final class Collectives implements AutoCloseable {
       return Pending.completed("all-gather");
     }
     AllgatherOptions o = new AllgatherOptions();
-    o.timeout(new Milliseconds(spec.timeout().toMillis()));
-    return pending(group._allgather_base(out, in, o), "all-gather of " + out.numel() + " elements");
+    o.timeout(new Milliseconds(timeout.toMillis()));
+    return pending(
+        group._allgather_base(out, in, o), "all-gather of " + out.numel() + " elements", timeout);
   }
 
   /** Copies {@code t} from {@code root} to every rank, in place. */
@@ -284,12 +336,16 @@ public final class Collectives implements AutoCloseable {
   }
 
   private Pending pending(org.bytedeco.pytorch.Work work, String what) {
+    return pending(work, what, spec.timeout());
+  }
+
+  private Pending pending(org.bytedeco.pytorch.Work work, String what, Duration timeout) {
     sequence++;
     // The Pending owns the work and closes it when awaited, possibly after the caller's scope.
     return new Pending(
         EngineOwned.take(work),
-        what + " (collective #" + sequence + " on rank " + spec.rank() + ")",
-        spec.timeout());
+        what + " (collective #" + sequence + name + " on rank " + spec.rank() + ")",
+        timeout);
   }
 
   private void checkChunked(String op, Tensor chunk, Tensor whole) {
@@ -312,6 +368,9 @@ public final class Collectives implements AutoCloseable {
 
   @Override
   public void close() {
+    if (control != null) {
+      control.close();
+    }
     if (group != null) {
       group.close();
     }

@@ -1,5 +1,6 @@
 package org.zero4j.zero.stage3;
 
+import java.time.Duration;
 import java.util.List;
 import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Tensor;
@@ -10,9 +11,9 @@ import org.zero4j.zero.comm.EngineOwned;
 import org.zero4j.zero.comm.Pending;
 
 /**
- * One all-gather of every rank's description of the unit collectives it issues next: their kind,
- * the optimizer step, and the units, in order (at most {@link #MAX_UNITS}). See Note [divergence
- * check] in {@link UnitCollectives}.
+ * One all-gather, on the control group ({@link Collectives#control()}), of every rank's description
+ * of the unit collective it issues next: its kind, the optimizer step, and the units, in order (at
+ * most {@link #MAX_UNITS}). See Note [agreed order] in {@link UnitCollectives}.
  *
  * <p>The header has the same size on every rank whatever it describes, so that ranks that disagree
  * still complete its exchange and learn what their peers are doing.
@@ -25,7 +26,6 @@ final class DivergenceHeader {
   private static final int FIELDS = 3; // kind, step, count
   private static final int LONGS = FIELDS + MAX_UNITS;
 
-  private final UnitCollectives.Kind kind;
   private final long step;
   private final long[] mine;
   private final Tensor in;
@@ -34,9 +34,7 @@ final class DivergenceHeader {
   private boolean checked;
   private RuntimeException failure;
 
-  private DivergenceHeader(
-      UnitCollectives.Kind kind, long step, long[] mine, Tensor in, Tensor out, Pending pending) {
-    this.kind = kind;
+  private DivergenceHeader(long step, long[] mine, Tensor in, Tensor out, Pending pending) {
     this.step = step;
     this.mine = mine;
     this.in = in;
@@ -44,12 +42,19 @@ final class DivergenceHeader {
     this.pending = pending;
   }
 
-  /** Starts exchanging the header for {@code units}' collectives of {@code kind}. */
+  /**
+   * Starts exchanging the header for {@code units}' collectives of {@code kind} (no units for the
+   * optimizer step) on {@code control}, waiting at most {@code timeout}.
+   */
   static DivergenceHeader issue(
-      Collectives comm, UnitCollectives.Kind kind, long step, List<UnitParams> units) {
-    if (units.isEmpty() || units.size() > MAX_UNITS) {
+      Collectives control,
+      UnitCollectives.Kind kind,
+      long step,
+      List<UnitParams> units,
+      Duration timeout) {
+    if (units.size() > MAX_UNITS) {
       throw new IllegalStateException(
-          "a divergence header describes 1 to " + MAX_UNITS + " units, not " + units.size());
+          "a divergence header describes at most " + MAX_UNITS + " units, not " + units.size());
     }
     long[] mine = new long[LONGS];
     mine[0] = kind.ordinal();
@@ -66,9 +71,9 @@ final class DivergenceHeader {
       in = EngineOwned.take(torch.tensor(mine, longs));
       out =
           EngineOwned.take(
-              torch.empty(new long[] {(long) LONGS * comm.worldSize()}, longs, format));
+              torch.empty(new long[] {(long) LONGS * control.worldSize()}, longs, format));
     }
-    return new DivergenceHeader(kind, step, mine, in, out, comm.allGather(out, in));
+    return new DivergenceHeader(step, mine, in, out, control.allGather(out, in, timeout));
   }
 
   /**
@@ -123,33 +128,16 @@ final class DivergenceHeader {
             + step
             + ": rank "
             + rank
-            + " is at the "
-            + kind.what
-            + " of "
-            + unit(names, pos < mine[2] ? mine[FIELDS + pos] : -1)
+            + " is at "
+            + UnitCollectives.describe(mine[0], pos < mine[2] ? mine[FIELDS + pos] : -1, names)
             + " but rank "
             + r
-            + " is at the "
-            + kindOf(seen[at])
-            + " of "
-            + unit(names, pos < theirCount ? seen[at + FIELDS + pos] : -1)
+            + " is at "
+            + UnitCollectives.describe(
+                seen[at], pos < theirCount ? seen[at + FIELDS + pos] : -1, names)
             + " (step "
             + seen[at + 1]
-            + "); every rank must run the same sharding units in the same order in forward and"
-            + " backward (check data-dependent branches that skip a unit on some ranks)");
-  }
-
-  private static String kindOf(long ordinal) {
-    UnitCollectives.Kind[] kinds = UnitCollectives.Kind.values();
-    return ordinal >= 0 && ordinal < kinds.length
-        ? kinds[(int) ordinal].what
-        : "collective #" + ordinal;
-  }
-
-  private static String unit(List<String> names, long index) {
-    if (index < 0) {
-      return "no further unit";
-    }
-    return "unit '" + (index < names.size() ? names.get((int) index) : "#" + index) + "'";
+            + "); "
+            + UnitCollectives.SAME_UNITS);
   }
 }

@@ -163,6 +163,7 @@ public final class Stage3Optimizer implements ZeroRuntime {
 
   @Override
   public StepResult step(AdamHyperparams hp, long adamStep, double lossScale, double clipNorm) {
+    unitComm.endIteration(); // every rank is at the step (Note [agreed order])
     try {
       return state.swapped()
           ? SwappedStep.run(this, hp, adamStep, lossScale, clipNorm)

@@ -1,6 +1,6 @@
 package org.zero4j.zero.stage3;
 
-import java.util.ArrayList;
+import java.time.Duration;
 import java.util.List;
 import java.util.function.BiConsumer;
 import org.bytedeco.pytorch.Tensor;
@@ -12,29 +12,49 @@ import org.zero4j.zero.comm.Pending;
 /**
  * Stage 3's collectives on units, each checked against divergence between ranks.
  *
- * <p>Note [divergence check]: a rank that runs a unit the others skip would otherwise all-gather or
+ * <p>Note [agreed order]: a rank that runs a unit the others skip would otherwise all-gather or
  * reduce-scatter a buffer against a different unit on its peers: silently wrong values when the
- * sizes agree, a hang or a transport error when they do not. Every batch of gathers is therefore
- * preceded by a {@link DivergenceHeader} (reduces are checked once per backward instead: Note
- * [reduce order checked once per backward]): an all-gather of what each rank is about to do (kind
- * of collective, optimizer step, the units in order), issued just before the data collectives and
- * checked when the first of them is awaited, before any data is used. A mismatch fails on every
- * rank with both units named, and a peer that never arrives fails the header's wait within the
- * group's timeout, naming the unit and the step. Issuing the header asynchronously keeps it off the
- * critical path (a blocking check per unit made the ranks meet at every gather and cost more than
- * the gathers; measured with StepBench). The units prefetched together share one header, so a step
- * issues 4 gather headers instead of 12 with prefetch on: each small collective costs 0.1-0.25 ms
- * of CPU in Gloo's threads (both ranks) on loopback, about as much as 100 KB of data.
+ * sizes agree, and when they do not, Gloo aborts the process (Note [why a second group] in {@link
+ * Collectives#control()}). So no rank issues a unit collective before it knows that every rank
+ * issues the same one:
+ *
+ * <ul>
+ *   <li>Each rank records the collectives of an iteration (from one optimizer step to the next) in
+ *       an {@link AgreedOrder}. A collective that is the one the previous iteration had at the same
+ *       point is issued at once: every rank had the same previous iteration, so a rank that issues
+ *       it issues what its peers issue, or else a peer has left the order, which that peer knows.
+ *   <li>A rank whose next collective is not the agreed one (the first iteration, a forward without
+ *       backward, a skipped unit) first exchanges a {@link DivergenceHeader} on the control group
+ *       and waits for it: if every rank left the order at the same point for the same collective,
+ *       they go on, and the rest of the iteration is confirmed this way, collective by collective;
+ *       its record is then the new agreed order. A rank whose peers describe another collective
+ *       fails with {@link RankDivergenceException}, naming both units and the step.
+ *   <li>A rank that followed the order while a peer left it waits on a data collective the peer
+ *       never issues, until the group's timeout. It then asks the control group, briefly, what its
+ *       peers are doing: the peer that left the order is still waiting there with its header (for
+ *       twice the timeout), so both fail with the same {@link RankDivergenceException}. A peer that
+ *       has stopped does not answer, and the error names this rank's unit and step.
+ * </ul>
+ *
+ * <p>In steady state (every iteration like the last) no header is exchanged at all: a header per
+ * collective made the ranks meet at every unit and was the largest part of stage 3's overhead in
+ * StepBench.
  *
  * <p>After a divergence the data collective may never complete; its buffers are then left to the
  * collective (see {@link UnitParams#close()}), never freed under it.
  */
 final class UnitCollectives {
 
+  /** What every rank must run the same, for messages. */
+  static final String SAME_UNITS =
+      "every rank must run the same sharding units in the same order in forward and backward"
+          + " (check data-dependent branches that skip a unit on some ranks)";
+
   /** What a unit collective does, for the header and for messages. */
   enum Kind {
     GATHER("all-gather of the parameters"),
-    REDUCE("reduce-scatter of the gradients");
+    REDUCE("reduce-scatter of the gradients"),
+    STEP("optimizer step");
 
     final String what;
 
@@ -43,31 +63,34 @@ final class UnitCollectives {
     }
   }
 
-  /** A unit collective in flight, with its header (null at world size 1). */
+  /** A unit collective in flight. */
   static final class Op {
     private final UnitParams unit;
     private final Kind kind;
     private final long step;
-    private final DivergenceHeader header;
+    private final List<UnitParams> described; // the units of the collective's description
     private Pending data;
     private Tensor scratch; // the all-to-all's receive buffer of a reduce, closed when awaited
 
-    private Op(UnitParams unit, Kind kind, long step, DivergenceHeader header) {
+    private Op(UnitParams unit, Kind kind, long step, List<UnitParams> described) {
       this.unit = unit;
       this.kind = kind;
       this.step = step;
-      this.header = header;
+      this.described = described;
     }
   }
 
   private final Collectives comm;
+  private final Collectives control; // null at world size 1
   private final List<String> unitNames;
   private final boolean allReduceFetch;
-  private final List<UnitParams> reduced = new ArrayList<>();
+  private final AgreedOrder order = new AgreedOrder();
   private long step;
+  private long confirmations;
 
   UnitCollectives(Collectives comm, List<String> unitNames, boolean allReduceFetch) {
     this.comm = comm;
+    this.control = comm.worldSize() > 1 ? comm.control() : null;
     this.unitNames = unitNames;
     this.allReduceFetch = allReduceFetch;
   }
@@ -76,13 +99,29 @@ final class UnitCollectives {
     return comm;
   }
 
-  /** The optimizer step the next collectives belong to (for checks and messages). */
-  void step(long step) {
-    this.step = step;
-  }
-
   long step() {
     return step;
+  }
+
+  /** Header exchanges so far (collectives that did not follow the agreed order). */
+  long confirmations() {
+    return confirmations;
+  }
+
+  /**
+   * At the start of the optimizer step: checks that every rank is there too (in steady state, by
+   * the agreed order alone), and ends this iteration's record.
+   */
+  void endIteration() {
+    if (control != null) {
+      confirm(Kind.STEP, List.of(), null);
+      order.endIteration();
+    }
+  }
+
+  /** The optimizer step the next collectives belong to (for checks and messages). */
+  void step(long next) {
+    this.step = next;
   }
 
   /** Starts gathering {@code unit}'s full buffer from every rank's shard. */
@@ -93,17 +132,18 @@ final class UnitCollectives {
   }
 
   /**
-   * Starts gathering each unit of {@code batch} (full buffers allocated), in order, under one
-   * header per {@link DivergenceHeader#MAX_UNITS} units; {@code started} receives each collective
-   * as soon as it is issued.
+   * Starts gathering each unit of {@code batch} (full buffers allocated), in order, described to
+   * the peers {@link DivergenceHeader#MAX_UNITS} units at a time; {@code started} receives each
+   * collective as soon as it is issued.
    */
   void gather(List<UnitParams> batch, BiConsumer<UnitParams, Op> started) {
     for (int from = 0; from < batch.size(); from += DivergenceHeader.MAX_UNITS) {
       List<UnitParams> part =
-          batch.subList(from, Math.min(batch.size(), from + DivergenceHeader.MAX_UNITS));
-      DivergenceHeader h = header(part, Kind.GATHER);
+          List.copyOf(
+              batch.subList(from, Math.min(batch.size(), from + DivergenceHeader.MAX_UNITS)));
+      confirm(Kind.GATHER, part, part.get(0));
       for (UnitParams unit : part) {
-        Op op = new Op(unit, Kind.GATHER, step, h);
+        Op op = new Op(unit, Kind.GATHER, step, part);
         try {
           op.data = gatherData(unit);
         } catch (RuntimeException e) {
@@ -130,13 +170,9 @@ final class UnitCollectives {
 
   /** Starts reduce-scattering {@code staging} (scratch) into {@code out} for {@code unit}. */
   Op reduceScatter(UnitParams unit, Tensor out, Tensor staging) {
-    // Note [reduce order checked once per backward]: a reduce carries no header of its own; the
-    // order of this backward's reduces is exchanged once, by checkReduceOrder, after they have
-    // completed and before any gradient is used. A header per reduce was a small collective per
-    // unit in backward, which cost more than any other part of stage 3's overhead in StepBench.
-    // A mismatch whose sizes differ fails in the data collective itself, naming the unit.
-    Op op = new Op(unit, Kind.REDUCE, step, null);
-    reduced.add(unit);
+    List<UnitParams> described = List.of(unit);
+    confirm(Kind.REDUCE, described, unit);
+    Op op = new Op(unit, Kind.REDUCE, step, described);
     try {
       // Note [reduce by all-to-all]: as at stages 1-2 (Collectives.reduceScatterByAllToAll), an
       // all-to-all into a receive buffer moves a reduce-scatter's bytes where Gloo's own
@@ -154,73 +190,119 @@ final class UnitCollectives {
   }
 
   /**
-   * Waits for a unit collective: first its header, failing with {@link RankDivergenceException}
-   * when the ranks disagree, then its data, naming the unit and the step if either fails.
+   * Waits for a unit collective, naming the unit and the step if it fails; when it fails after
+   * following the agreed order, asks the peers whether one of them left it (Note [agreed order]).
    */
   void await(Op op) {
-    if (op.header != null) {
-      try {
-        op.header.check(comm, unitNames);
-      } catch (RuntimeException e) {
-        throw failed(op, e);
-      }
-    }
     try {
       op.data.await();
       closeScratch(op);
     } catch (RuntimeException e) {
+      if (control != null) {
+        askPeers(op, e);
+      }
       throw failed(op, e);
     }
   }
 
   /**
-   * Checks that every rank reduced the same units in the same order in this backward, with one
-   * header exchange per {@link DivergenceHeader#MAX_UNITS} reduces; call it once the reduces have
-   * completed and before their gradients are used.
-   *
-   * @throws RankDivergenceException when a rank reduced other units, naming them
+   * Forgets the agreed order after a failure that may have left the ranks at different points; the
+   * next collectives are confirmed one by one until an iteration completes.
    */
-  void checkReduceOrder() {
-    List<UnitParams> order = new ArrayList<>(reduced);
-    reduced.clear();
-    if (comm.worldSize() == 1 || order.isEmpty()) {
+  void forgetOrder() {
+    order.forget();
+  }
+
+  // Note [agreed order]: issues nothing when the collective follows the agreed order; otherwise
+  // exchanges its description with every rank and returns only when all describe the same one.
+  private void confirm(Kind kind, List<UnitParams> units, UnitParams first) {
+    if (control == null || order.follows(AgreedOrder.describe(kind, units))) {
       return;
     }
-    List<Op> checks = new ArrayList<>();
-    for (int from = 0; from < order.size(); from += DivergenceHeader.MAX_UNITS) {
-      List<UnitParams> part =
-          order.subList(from, Math.min(order.size(), from + DivergenceHeader.MAX_UNITS));
-      checks.add(new Op(part.get(0), Kind.REDUCE, step, header(part, Kind.REDUCE)));
-    }
-    for (Op op : checks) {
-      try {
-        op.header.check(comm, unitNames);
-      } catch (RuntimeException e) {
-        throw failed(op, e);
-      }
+    confirmations++;
+    long[] departed = order.departedFrom();
+    DivergenceHeader h;
+    try {
+      h = DivergenceHeader.issue(control, kind, step, units, comm.timeout().multipliedBy(2));
+      h.check(control, unitNames);
+    } catch (RankDivergenceException e) {
+      order.forget();
+      throw e;
+    } catch (RuntimeException e) {
+      order.forget();
+      String here = describe(kind.ordinal(), first == null ? -1 : first.index(), unitNames);
+      throw new RankDivergenceException(
+          "ZeRO stage 3 ranks diverged at step "
+              + step
+              + " or a peer stopped: rank "
+              + comm.rank()
+              + " is at "
+              + here
+              + (departed == null
+                  ? ""
+                  : ", where the previous iteration had "
+                      + describe(departed, unitNames)
+                      + " on every rank,")
+              + " and no peer confirmed it within "
+              + comm.timeout().multipliedBy(2)
+              + " ("
+              + e.getMessage()
+              + "); "
+              + SAME_UNITS);
     }
   }
 
-  /** Forgets the reduces of a backward that failed (nothing of it is checked or used). */
-  void forgetReduces() {
-    reduced.clear();
+  // After a data collective that followed the agreed order failed: a peer that left the order
+  // waits on the control group with its header; a short exchange there names both units.
+  private void askPeers(Op op, RuntimeException cause) {
+    order.forget();
+    Duration brief = comm.timeout().dividedBy(2);
+    if (brief.compareTo(Duration.ofSeconds(1)) > 0) {
+      brief = Duration.ofSeconds(1);
+    }
+    DivergenceHeader h;
+    try {
+      h = DivergenceHeader.issue(control, op.kind, op.step, op.described, brief);
+    } catch (RuntimeException e) {
+      return;
+    }
+    try {
+      h.check(control, unitNames);
+    } catch (RankDivergenceException e) {
+      e.addSuppressed(cause);
+      throw e;
+    } catch (RuntimeException e) {
+      // no peer answered: it has stopped; the caller reports the data collective's own failure
+    }
+  }
+
+  /** "the all-gather of the parameters of unit 'h.2'", "the optimizer step". */
+  static String describe(long kind, long unit, List<String> names) {
+    Kind[] kinds = Kind.values();
+    if (kind < 0 || kind >= kinds.length) {
+      return "collective #" + kind;
+    }
+    if (kinds[(int) kind] == Kind.STEP) {
+      return "the optimizer step";
+    }
+    String u =
+        unit < 0
+            ? "no unit"
+            : "unit '" + (unit < names.size() ? names.get((int) unit) : "#" + unit) + "'";
+    return "the " + kinds[(int) kind].what + " of " + u;
+  }
+
+  private static String describe(long[] d, List<String> names) {
+    if (d.length == 0) {
+      return "no further collective";
+    }
+    return describe(d[0], d.length > 1 ? d[1] : -1, names);
   }
 
   private static void closeScratch(Op op) {
     if (op.scratch != null) {
       op.scratch.close();
       op.scratch = null;
-    }
-  }
-
-  private DivergenceHeader header(List<UnitParams> units, Kind kind) {
-    if (comm.worldSize() == 1) {
-      return null;
-    }
-    try {
-      return DivergenceHeader.issue(comm, kind, step, units);
-    } catch (RuntimeException e) {
-      throw failed(new Op(units.get(0), kind, step, null), e);
     }
   }
 

@@ -177,7 +177,7 @@ final class UnitGradients implements AutoCloseable {
         }
       }
       if (!unused.isEmpty()) {
-        comm.forgetReduces();
+        comm.forgetOrder(); // the peers may not fail here: Note [agreed order]
         reset();
         throw new IllegalStateException(
             "parameters "
@@ -192,13 +192,8 @@ final class UnitGradients implements AutoCloseable {
         launch(u);
       }
     }
-    try {
-      while (!inFlight.isEmpty()) {
-        complete(inFlight.removeFirst());
-      }
-      comm.checkReduceOrder(); // Note [reduce order checked once per backward] in UnitCollectives
-    } finally {
-      comm.forgetReduces();
+    while (!inFlight.isEmpty()) {
+      complete(inFlight.removeFirst());
     }
     reset();
   }
@@ -251,7 +246,6 @@ final class UnitGradients implements AutoCloseable {
       f.out().close();
     }
     inFlight.clear();
-    comm.forgetReduces();
     reset();
     shardGrad.close();
   }

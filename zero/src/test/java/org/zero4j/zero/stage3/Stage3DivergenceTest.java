@@ -1,10 +1,12 @@
 package org.zero4j.zero.stage3;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import org.bytedeco.pytorch.Tensor;
@@ -12,7 +14,7 @@ import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.zero4j.kernels.adam.AdamHyperparams;
 import org.zero4j.kernels.adam.CpuAdam;
 import org.zero4j.zero.Precision;
@@ -38,26 +40,70 @@ class Stage3DivergenceTest {
   }
 
   /**
-   * Rank 1 skips unit l2 in the second step. Without prefetch the ranks gather different units in
-   * forward; with prefetch forward gathers every unit ahead on both ranks alike and the mismatch
-   * shows in backward's re-gather.
+   * Rank 1 skips unit l2 in step {@code skipAt}. Without prefetch the ranks gather different units
+   * in forward; with prefetch forward gathers every unit ahead on both ranks alike and the mismatch
+   * shows in backward's re-gather alone.
+   *
+   * <p>In step 2 the ranks are still confirming each collective with the others (the first
+   * iteration with prefetch differs from the one before it), so both see each other's header at
+   * once. In step 3 they follow the agreed order of step 2 without headers: rank 1 leaves it and
+   * waits on the control group while rank 0 waits on its data collective until the timeout, then
+   * asks there (Note [agreed order] in UnitCollectives).
    */
-  @ParameterizedTest(name = "prefetch {0}")
-  @ValueSource(longs = {0, 1_000_000_000L})
-  void skippedUnitFailsEveryRankNamingTheUnitAndStep(long prefetch) {
+  @ParameterizedTest(name = "prefetch {0}, skip in step {1}")
+  @CsvSource({"0, 2", "1000000000, 2", "0, 3", "1000000000, 3"})
+  void skippedUnitFailsEveryRankNamingTheUnitAndStep(long prefetch, int skipAt) {
     ConcurrentLinkedQueue<String> errors = new ConcurrentLinkedQueue<>();
     long t0 = System.nanoTime();
     assertThrows(
         RuntimeException.class,
-        () -> run(prefetch, errors, (rank, step) -> rank == 1 && step == 2));
+        () -> run(prefetch, errors, (rank, step) -> rank == 1 && step == skipAt));
     double seconds = (System.nanoTime() - t0) / 1e9;
     assertTrue(seconds < TIMEOUT.toSeconds() + 3, "took " + seconds + " s");
     errors.forEach(System.out::println);
     assertTrue(errors.size() == 2, "both ranks must fail: " + errors);
     for (String e : errors) {
-      assertTrue(e.contains("ZeRO stage 3 ranks diverged at step 1"), e);
+      assertTrue(e.contains("ZeRO stage 3 ranks diverged at step " + (skipAt - 1)), e);
       assertTrue(e.contains("'l2'"), e);
     }
+  }
+
+  /**
+   * Every rank skipping the same unit in one step is no divergence: the ranks confirm the changed
+   * order with each other and train on, identically. Step 3 skips l2, so step 3's backward, step
+   * 4's forward (prefetching in step 3's order) and step 5 (like step 2 again) each leave the order
+   * of the step before; step 6 follows step 5's with no header at all.
+   */
+  @Test
+  void aChangeEveryRankMakesIsConfirmedAndTrainingGoesOn() {
+    int steps = 6;
+    List<long[]> perRank =
+        LocalRanks.run(
+            2,
+            TIMEOUT,
+            comm -> {
+              long[] out = new long[steps + 2]; // confirmations after each step, then a checksum
+              List<Tensor> full =
+                  train(
+                      1_000_000_000L,
+                      comm,
+                      steps,
+                      (rank, step) -> step == 3,
+                      (step, zero) -> out[step] = zero.unitComm().confirmations());
+              double sum = 0;
+              for (Tensor t : full) {
+                sum += t.to(torch.ScalarType.Double).abs().sum().item_double();
+              }
+              out[steps + 1] = Double.doubleToLongBits(sum);
+              return out;
+            });
+    long[] c = perRank.get(0);
+    String seen = Arrays.toString(Arrays.copyOf(c, steps + 1));
+    for (int step = 3; step <= 5; step++) {
+      assertTrue(c[step] > c[step - 1], "step " + step + " was confirmed: " + seen);
+    }
+    assertEquals(c[5], c[6], "step 6 follows step 5 with no header: " + seen);
+    assertEquals(c[steps + 1], perRank.get(1)[steps + 1], "the ranks hold the same parameters");
   }
 
   @Test
@@ -121,40 +167,53 @@ class Stage3DivergenceTest {
         2,
         TIMEOUT,
         comm -> {
-          UnitChain model = UnitChain.create(11, WIDTHS);
-          try (Stage3Optimizer zero =
-              new Stage3Optimizer(
-                  Stage3MemoryTest.unitParams(model),
-                  model.units,
-                  new Stage3Options(
-                      Precision.FP32,
-                      Precision.FP32,
-                      500_000,
-                      true,
-                      true,
-                      Stage3MemoryTest.config(prefetch, 1_000_000_000L)),
-                  comm,
-                  new CpuAdam(1))) {
-            for (int step = 1; step <= 3; step++) {
-              Tensor[] b = UnitChain.batch(11, step, 4, WIDTHS);
-              zero.beforeBackward();
-              Tensor x = b[0];
-              List<ShardedUnit> units = new ArrayList<>(model.units);
-              for (int i = 0; i < units.size(); i++) {
-                if (i == 2 && skip.skipL2(comm.rank(), step)) {
-                  continue;
-                }
-                x = units.get(i).forward(x);
-              }
-              torch.mse_loss(x, b[1]).backward();
-              zero.afterBackward();
-              zero.step(HP, step, 1.0, 0.0);
-            }
-            return null;
+          try {
+            return train(prefetch, comm, 3, skip, (step, zero) -> {});
           } catch (RuntimeException e) {
             errors.add(String.format(java.util.Locale.ROOT, "%.3f ", since()) + e.getMessage());
             throw e;
           }
         });
+  }
+
+  /** Trains the chain for {@code steps} steps; returns the full parameters after the last. */
+  private static List<Tensor> train(
+      long prefetch,
+      org.zero4j.zero.comm.Collectives comm,
+      int steps,
+      Skip skip,
+      java.util.function.BiConsumer<Integer, Stage3Optimizer> afterStep) {
+    UnitChain model = UnitChain.create(11, WIDTHS);
+    try (Stage3Optimizer zero =
+        new Stage3Optimizer(
+            Stage3MemoryTest.unitParams(model),
+            model.units,
+            new Stage3Options(
+                Precision.FP32,
+                Precision.FP32,
+                500_000,
+                true,
+                true,
+                Stage3MemoryTest.config(prefetch, 1_000_000_000L)),
+            comm,
+            new CpuAdam(1))) {
+      for (int step = 1; step <= steps; step++) {
+        Tensor[] b = UnitChain.batch(11, step, 4, WIDTHS);
+        zero.beforeBackward();
+        Tensor x = b[0];
+        List<ShardedUnit> units = new ArrayList<>(model.units);
+        for (int i = 0; i < units.size(); i++) {
+          if (i == 2 && skip.skipL2(comm.rank(), step)) {
+            continue;
+          }
+          x = units.get(i).forward(x);
+        }
+        torch.mse_loss(x, b[1]).backward();
+        zero.afterBackward();
+        zero.step(HP, step, 1.0, 0.0);
+        afterStep.accept(step, zero);
+      }
+      return zero.fullParameters();
+    }
   }
 }
