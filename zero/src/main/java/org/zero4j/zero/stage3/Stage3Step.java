@@ -1,5 +1,7 @@
 package org.zero4j.zero.stage3;
 
+import java.util.ArrayList;
+import java.util.List;
 import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
@@ -103,10 +105,17 @@ final class Stage3Step {
   /** After the update: flushes swapped shards and refreshes persistent units. */
   void finishWriteBack() {
     store.flush();
+    List<UnitParams> persistent = new ArrayList<>();
     for (UnitParams u : layout.units()) {
       if (u.persistent()) {
-        unitComm.await(unitComm.gather(u));
+        persistent.add(u);
       }
+    }
+    // one batch, awaited after all are issued, rather than a round trip per unit
+    List<UnitCollectives.Op> refreshes = new ArrayList<>();
+    unitComm.gather(persistent, (u, op) -> refreshes.add(op));
+    for (UnitCollectives.Op op : refreshes) {
+      unitComm.await(op);
     }
   }
 
