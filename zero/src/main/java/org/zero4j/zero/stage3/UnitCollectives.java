@@ -168,9 +168,13 @@ final class UnitCollectives {
     return comm.allReduce(out);
   }
 
-  /** Starts reduce-scattering {@code staging} (scratch) into {@code out} for {@code unit}. */
-  Op reduceScatter(UnitParams unit, Tensor out, Tensor staging) {
-    List<UnitParams> described = List.of(unit);
+  /**
+   * Starts reduce-scattering {@code staging} (scratch, laid out as in {@link ReduceBucket}) into
+   * {@code out} for {@code units}.
+   */
+  Op reduceScatter(List<UnitParams> units, Tensor out, Tensor staging) {
+    UnitParams unit = units.get(0);
+    List<UnitParams> described = List.copyOf(units);
     confirm(Kind.REDUCE, described, unit);
     Op op = new Op(unit, Kind.REDUCE, step, described);
     try {

@@ -10,19 +10,21 @@ import org.bytedeco.pytorch.TensorBase;
 import org.zero4j.zero.Precision;
 
 /**
- * Stage 3's gradients: each unit's full gradient is assembled in a staging buffer as autograd
- * produces it, reduce-scattered as soon as the unit's last parameter gradient has arrived, and this
- * rank's chunk added to the persistent shard gradient, which therefore accumulates over
- * micro-steps. Only the shard gradient outlives a backward.
+ * Stage 3's gradients: each unit's full gradient is assembled in its {@link ReduceBucket}'s staging
+ * buffer as autograd produces it, the bucket is reduce-scattered as soon as its units' last
+ * parameter gradients have arrived, and this rank's chunk of it added to the persistent shard
+ * gradient, which therefore accumulates over micro-steps. Only the shard gradient outlives a
+ * backward.
  *
- * <p>The unit is the bucket: one reduce-scatter per unit per micro-step. With {@code overlap_comm}
- * reduce-scatters of up to {@code reduce_bucket_size} elements (at least one unit) stay in flight
+ * <p>Buckets hold consecutive units up to {@code reduce_bucket_size} elements (at least one unit),
+ * so a backward issues one collective per bucket rather than per unit. With {@code overlap_comm}
+ * reduce-scatters of up to {@code reduce_bucket_size} elements (at least one bucket) stay in flight
  * while backward continues.
  */
 final class UnitGradients implements AutoCloseable {
 
   private record InFlight(
-      UnitParams unit, Tensor staging, Tensor out, boolean direct, UnitCollectives.Op op) {}
+      ReduceBucket bucket, Tensor staging, Tensor out, boolean direct, UnitCollectives.Op op) {}
 
   private final List<UnitParams> units;
   private final long[] shardOffsets;
@@ -30,13 +32,17 @@ final class UnitGradients implements AutoCloseable {
   private final Precision wire;
   private final boolean overlap;
   private final long inFlightNumel;
+  private final int world;
   private final Tensor shardGrad;
-  private final Tensor[] staging;
-  private final int[] arrived;
-  private final boolean[][] gotGrad;
-  private final boolean[] launched;
+  private final List<ReduceBucket> buckets;
+  private final int[] bucketOf; // by unit index
+  private final Tensor[] staging; // by bucket
+  private final int[] unitsDone; // by bucket
+  private final boolean[] launched; // by bucket
+  private final boolean[] stale; // by bucket: no reduce since zero()
+  private final int[] arrived; // by unit
+  private final boolean[][] gotGrad; // by unit, parameter
   private final boolean wireIsWorking;
-  private final boolean[] stale;
   private final Deque<InFlight> inFlight = new ArrayDeque<>();
   private long inFlightSoFar;
 
@@ -48,19 +54,28 @@ final class UnitGradients implements AutoCloseable {
       Precision working,
       Precision wire,
       boolean overlap,
-      long inFlightNumel) {
+      long bucketNumel) {
     this.units = units;
     this.shardOffsets = shardOffsets;
     this.comm = comm;
     this.wire = wire;
     this.overlap = overlap;
-    this.inFlightNumel = inFlightNumel;
+    this.inFlightNumel = bucketNumel;
+    this.world = comm.comm().worldSize();
     this.shardGrad = working.zeros(shardNumel);
-    this.staging = new Tensor[units.size()];
+    this.buckets = ReduceBucket.plan(units, bucketNumel, DivergenceHeader.MAX_UNITS);
+    this.bucketOf = new int[units.size()];
+    for (int b = 0; b < buckets.size(); b++) {
+      for (UnitParams u : buckets.get(b).units) {
+        bucketOf[u.index()] = b;
+      }
+    }
+    this.staging = new Tensor[buckets.size()];
+    this.unitsDone = new int[buckets.size()];
+    this.launched = new boolean[buckets.size()];
+    this.stale = new boolean[buckets.size()];
     this.arrived = new int[units.size()];
-    this.launched = new boolean[units.size()];
     this.wireIsWorking = wire.scalarType().value == working.scalarType().value;
-    this.stale = new boolean[units.size()];
     this.gotGrad = new boolean[units.size()][];
     for (UnitParams u : units) {
       gotGrad[u.index()] = new boolean[u.params().size()];
@@ -68,12 +83,15 @@ final class UnitGradients implements AutoCloseable {
   }
 
   /**
-   * Copies parameter {@code param}'s gradient into its unit's staging buffer. Returns true when
-   * that completed the unit and its reduce-scatter was started.
+   * Copies parameter {@code param}'s gradient into its unit's place in the bucket's staging buffer.
+   * Returns true when that completed the unit (its parameters' gradients are no longer needed); the
+   * bucket's reduce-scatter starts once all its units are complete.
    */
   boolean accept(UnitParams u, int param, TensorBase grad) {
     int idx = u.index();
-    if (launched[idx]) {
+    int b = bucketOf[idx];
+    ReduceBucket bucket = buckets.get(b);
+    if (launched[b]) {
       throw new IllegalStateException(
           "a second gradient for "
               + u.params().get(param).name()
@@ -81,42 +99,58 @@ final class UnitGradients implements AutoCloseable {
               + u.name()
               + "' was reduced in this backward; a unit may run only once per forward");
     }
-    if (staging[idx] == null) {
-      staging[idx] = wire.empty(u.paddedNumel()); // see Note [staging without a fill]
+    if (staging[b] == null) {
+      staging[b] = wire.empty(bucket.stagingNumel(world)); // see Note [staging without a fill]
     }
+    boolean add = gotGrad[idx][param];
+    Tensor dst = staging[b];
     try (Tensor g = new Tensor(grad);
-        Tensor flat = g.flatten();
-        Tensor dst = staging[idx].narrow(0, u.offset(param), u.paramNumel(param))) {
-      if (gotGrad[idx][param]) {
-        dst.add_(flat);
-      } else {
-        dst.copy_(flat);
-      }
+        Tensor flat = g.flatten()) {
+      bucket.forEachPiece(
+          u,
+          u.offset(param),
+          u.paramNumel(param),
+          (at, from, len) -> {
+            try (Tensor d = dst.narrow(0, at, len);
+                Tensor src = flat.narrow(0, from - u.offset(param), len)) {
+              if (add) {
+                d.add_(src);
+              } else {
+                d.copy_(src);
+              }
+            }
+          });
     }
     if (!gotGrad[idx][param]) {
       gotGrad[idx][param] = true;
       arrived[idx]++;
-    }
-    if (arrived[idx] == u.params().size()) {
-      launch(u);
-      return true;
+      if (arrived[idx] == u.params().size()) {
+        if (++unitsDone[b] == bucket.units.size()) {
+          launch(b);
+        }
+        return true;
+      }
     }
     return false;
   }
 
-  private void launch(UnitParams u) {
-    int idx = u.index();
-    launched[idx] = true;
-    Tensor in = staging[idx] != null ? staging[idx] : wire.empty(u.paddedNumel());
-    staging[idx] = null;
-    zeroGaps(u, in, gotGrad[idx]);
-    // Note [reduce into the shard gradient]: the first reduce of a unit after zero() lands in the
-    // shard gradient itself when no conversion is needed, instead of a scratch chunk added to it.
-    boolean direct = wireIsWorking && stale[idx];
-    Tensor out = direct ? shardGrad.narrow(0, shardOffsets[idx], u.chunk()) : wire.empty(u.chunk());
-    UnitCollectives.Op p = comm.reduceScatter(u, out, in);
-    inFlight.addLast(new InFlight(u, in, out, direct, p));
-    inFlightSoFar += u.paddedNumel();
+  private void launch(int b) {
+    ReduceBucket bucket = buckets.get(b);
+    launched[b] = true;
+    Tensor in = staging[b] != null ? staging[b] : wire.empty(bucket.stagingNumel(world));
+    staging[b] = null;
+    for (UnitParams u : bucket.units) {
+      zeroGaps(bucket, u, in, gotGrad[u.index()]);
+    }
+    // Note [reduce into the shard gradient]: the first reduce of a bucket after zero() lands in
+    // the shard gradient itself when no conversion is needed, instead of a scratch chunk added to
+    // it. The bucket's units are consecutive, so their chunks are one range of the shard.
+    boolean direct = wireIsWorking && stale[b];
+    long at = shardOffsets[bucket.first];
+    Tensor out = direct ? shardGrad.narrow(0, at, bucket.section) : wire.empty(bucket.section);
+    UnitCollectives.Op p = comm.reduceScatter(bucket.units, out, in);
+    inFlight.addLast(new InFlight(bucket, in, out, direct, p));
+    inFlightSoFar += bucket.stagingNumel(world);
     while (!inFlight.isEmpty()
         && (!overlap || (inFlight.size() > 1 && inFlightSoFar > inFlightNumel))) {
       complete(inFlight.removeFirst());
@@ -125,15 +159,16 @@ final class UnitGradients implements AutoCloseable {
 
   private void complete(InFlight f) {
     comm.await(f.op());
-    inFlightSoFar -= f.unit().paddedNumel();
-    int idx = f.unit().index();
+    ReduceBucket bucket = f.bucket();
+    int b = bucketOf[bucket.first];
+    inFlightSoFar -= bucket.stagingNumel(world);
     if (f.direct()) {
-      stale[idx] = false;
+      stale[b] = false;
     } else {
-      try (Tensor dst = shardGrad.narrow(0, shardOffsets[idx], f.unit().chunk())) {
-        if (stale[idx]) {
+      try (Tensor dst = shardGrad.narrow(0, shardOffsets[bucket.first], bucket.section)) {
+        if (stale[b]) {
           dst.copy_(f.out());
-          stale[idx] = false;
+          stale[b] = false;
         } else {
           dst.add_(f.out());
         }
@@ -146,19 +181,27 @@ final class UnitGradients implements AutoCloseable {
   // Note [staging without a fill]: a staging buffer starts uninitialised; every parameter's range
   // is written by its first gradient (copy, then add), so only the ranges no gradient reached and
   // the padding are zeroed, just before the reduce.
-  private static void zeroGaps(UnitParams u, Tensor in, boolean[] got) {
+  private static void zeroGaps(ReduceBucket bucket, UnitParams u, Tensor in, boolean[] got) {
     for (int i = 0; i < u.params().size(); i++) {
       if (!got[i] && u.paramNumel(i) > 0) {
-        try (Tensor gap = in.narrow(0, u.offset(i), u.paramNumel(i))) {
-          gap.zero_();
-        }
+        zeroRange(bucket, u, in, u.offset(i), u.paramNumel(i));
       }
     }
     if (u.paddedNumel() > u.numel()) {
-      try (Tensor pad = in.narrow(0, u.numel(), u.paddedNumel() - u.numel())) {
-        pad.zero_();
-      }
+      zeroRange(bucket, u, in, u.numel(), u.paddedNumel() - u.numel());
     }
+  }
+
+  private static void zeroRange(ReduceBucket bucket, UnitParams u, Tensor in, long lo, long n) {
+    bucket.forEachPiece(
+        u,
+        lo,
+        n,
+        (at, from, len) -> {
+          try (Tensor gap = in.narrow(0, at, len)) {
+            gap.zero_();
+          }
+        });
   }
 
   /**
@@ -187,9 +230,9 @@ final class UnitGradients implements AutoCloseable {
                 + " freeze them (requires_grad=false) before initialize");
       }
     }
-    for (UnitParams u : units) {
-      if (!launched[u.index()]) {
-        launch(u);
+    for (int b = 0; b < buckets.size(); b++) {
+      if (!launched[b]) {
+        launch(b);
       }
     }
     while (!inFlight.isEmpty()) {
@@ -200,6 +243,7 @@ final class UnitGradients implements AutoCloseable {
 
   private void reset() {
     Arrays.fill(arrived, 0);
+    Arrays.fill(unitsDone, 0);
     Arrays.fill(launched, false);
     for (boolean[] g : gotGrad) {
       Arrays.fill(g, false);
@@ -214,12 +258,13 @@ final class UnitGradients implements AutoCloseable {
 
   /** The gradient of this rank's shard, summed over ranks and micro-steps (working precision). */
   Tensor shardGrad() {
-    for (UnitParams u : units) {
-      if (stale[u.index()]) { // no reduce since zero(): the gradient is zero
-        try (Tensor dst = shardGrad.narrow(0, shardOffsets[u.index()], u.chunk())) {
+    for (int b = 0; b < buckets.size(); b++) {
+      if (stale[b]) { // no reduce since zero(): the gradient is zero
+        ReduceBucket bucket = buckets.get(b);
+        try (Tensor dst = shardGrad.narrow(0, shardOffsets[bucket.first], bucket.section)) {
           dst.zero_();
         }
-        stale[u.index()] = false;
+        stale[b] = false;
       }
     }
     return shardGrad;

@@ -19,8 +19,9 @@ import org.zero4j.zero.Stage3Config;
  *       released unless it is persistent or reused soon enough ({@code stage3_max_reuse_distance}).
  *   <li>Backward: a hook on the unit's output gathers it again before its backward and prefetches
  *       the units that precede it in this iteration's forward order. When the unit's last parameter
- *       gradient arrives its reduce-scatter starts, and the unit is released at the next hook
- *       (autograd stores that last gradient only after the hook returns).
+ *       gradient has been copied into its reduce bucket ({@link UnitGradients}) the unit is
+ *       released at the next hook (autograd stores that last gradient only after the hook returns),
+ *       and the bucket's reduce-scatter starts once all its units are complete.
  * </ul>
  *
  * <p>Note [live window]: prefetches and reuse keep only what fits {@code
