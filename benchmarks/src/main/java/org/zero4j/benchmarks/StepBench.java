@@ -18,12 +18,13 @@ import org.zero4j.zero.comm.LocalRanks;
 /**
  * Step time of ZeRO stages 1, 2 and 3 relative to stage 0 (plain data parallel) on the same GPT
  * model, and bytes communicated per step relative to ZeRO's 2Ψ, on N Gloo ranks in one run. Stage 3
- * runs twice, with prefetch on ({@code stage3_prefetch_bucket_size} 5e7) and off (0); both with
- * {@code stage3_param_persistence_threshold} 0 and {@code stage3_max_reuse_distance} 0, so every
- * block is gathered in forward and again in backward (3Ψ per step); a third stage-3 variant, "3
- * defaults", keeps DeepSpeed's stage-3 defaults (persistence 1e5 elements, reuse distance and live
- * parameters 1e9, prefetch 5e7): on a model this small every unit stays gathered from its forward
- * to its backward, so a step moves 2Ψ.
+ * runs with {@code stage3_param_persistence_threshold} 0 and {@code stage3_max_reuse_distance} 0
+ * and three prefetch buckets: DeepSpeed's default 5e7 ("3+prefetch"), which on a model this small
+ * keeps every block gathered from its forward to its backward (2Ψ per step, as DeepSpeed does);
+ * about two blocks ("3+prefetch 2"), so that every block is gathered in forward and again in
+ * backward (3Ψ); and 0 ("3 no-prefetch", 3Ψ). A fourth stage-3 variant, "3 defaults", keeps all of
+ * DeepSpeed's stage-3 defaults (persistence 1e5 elements, reuse distance and live parameters 1e9,
+ * prefetch 5e7): 2Ψ.
  *
  * <p>Each rank is a thread with its own Gloo group and one intra-op thread, so N ranks use N cores.
  * Stages run interleaved round by round (0, 1, 2, 0, 1, 2, ...) so that machine noise hits all of
@@ -42,14 +43,21 @@ public final class StepBench {
   /** One configuration under test. */
   private record Variant(String label, int stage, String stage3) {}
 
-  private static final List<Variant> ALL_VARIANTS =
-      List.of(
-          new Variant("0", 0, ""),
-          new Variant("1", 1, ""),
-          new Variant("2", 2, ""),
-          new Variant("3+prefetch", 3, s3(50_000_000L)),
-          new Variant("3 no-prefetch", 3, s3(0)),
-          new Variant("3 defaults", 3, ""));
+  // Every variant, for blocks of blockNumel elements. "3+prefetch" uses DeepSpeed's default bucket
+  // (5e7), which covers a model this small: its prefetch scan reaches each unit's backward use
+  // while the unit is gathered, so nothing is released between forward and backward (2Ψ per step,
+  // as in DeepSpeed; Note [prefetch scan keeps what it passes]). "3+prefetch 2" prefetches about
+  // two blocks ahead, so that blocks are released after forward and gathered again (3Ψ).
+  private static List<Variant> allVariants(long blockNumel) {
+    return List.of(
+        new Variant("0", 0, ""),
+        new Variant("1", 1, ""),
+        new Variant("2", 2, ""),
+        new Variant("3+prefetch", 3, s3(50_000_000L)),
+        new Variant("3+prefetch 2", 3, s3(2 * blockNumel + blockNumel / 2)),
+        new Variant("3 no-prefetch", 3, s3(0)),
+        new Variant("3 defaults", 3, ""));
+  }
 
   private static String s3(long prefetch) {
     return ", \"stage3_param_persistence_threshold\": 0, \"stage3_max_reuse_distance\": 0,"
@@ -61,10 +69,10 @@ public final class StepBench {
 
   // --stages 0,2 runs only those stages (stage 0 always, as the baseline); "3" means both stage-3
   // variants.
-  private static List<Variant> variants(String stages) {
+  private static List<Variant> variants(String stages, long blockNumel) {
     List<String> wanted = Arrays.asList(stages.split(","));
     List<Variant> out = new ArrayList<>();
-    for (Variant v : ALL_VARIANTS) {
+    for (Variant v : allVariants(blockNumel)) {
       if (v.stage() == 0 || wanted.contains(Integer.toString(v.stage()))) {
         out.add(v);
       }
@@ -81,7 +89,9 @@ public final class StepBench {
     String precision = stringArg(args, "--precision", "fp32");
     String overlap = stringArg(args, "--overlap", "true");
     String bucket = stringArg(args, "--bucket", "5e5");
-    List<Variant> variants = variants(stringArg(args, "--stages", "0,1,2,3"));
+    // a transformer block: attention (4 embd x embd + biases) and MLP (8 embd x embd + biases)
+    long blockNumel = 12L * embd * embd + 13L * embd;
+    List<Variant> variants = variants(stringArg(args, "--stages", "0,1,2,3"), blockNumel);
     // Note [one BLAS thread per rank]: the ranks are threads of this JVM, each with one intra-op
     // thread, but OpenBLAS keeps one pool per process, sized to the cores, that both ranks' fp32
     // matmuls hand work to; its threads spin while waiting, and on a shared 2-core machine that

@@ -49,6 +49,7 @@ final class UnitLifecycle {
   private final List<int[]> paramHookHandles = new ArrayList<>();
   private long prefetchedNumel;
   private final boolean[] prefetched;
+  private final boolean[] keptForBackward; // Note [prefetch scan keeps what it passes]
   private boolean armed;
   private RuntimeException failure;
   private ShardStore store; // null: every shard is resident
@@ -67,6 +68,7 @@ final class UnitLifecycle {
     this.config = config;
     this.ignoreUnused = ignoreUnused;
     this.prefetched = new boolean[units.size()];
+    this.keptForBackward = new boolean[units.size()];
     // Note [hook objects live as long as the lifecycle]: every JavaCPP callback object is made
     // here, once, and kept until close: one per parameter and one per unit for its outputs (the
     // same object is registered on every forward's output). Making callbacks per forward would
@@ -133,7 +135,13 @@ final class UnitLifecycle {
     ensureGathered(u);
     int pos = trace.size() - 1;
     if (pos < lastTrace.size() && lastTrace.get(pos) == u.index()) {
-      prefetch(lastTrace.subList(pos + 1, lastTrace.size()));
+      // the rest of the forward, then the backward (the last forward's order reversed)
+      List<Integer> ahead = new ArrayList<>(lastTrace.subList(pos + 1, lastTrace.size()));
+      int forwardPart = ahead.size();
+      for (int i = lastTrace.size() - 1; i >= 0; i--) {
+        ahead.add(lastTrace.get(i));
+      }
+      prefetch(ahead, forwardPart);
     }
   }
 
@@ -141,7 +149,7 @@ final class UnitLifecycle {
     if (out.requires_grad()) {
       out.register_hook(outputHooks.get(u.index()));
     }
-    if (!u.persistent() && !reusedSoon(u)) {
+    if (!u.persistent() && !reusedSoon(u) && !keptForBackward[u.index()]) {
       release(u);
     }
   }
@@ -176,6 +184,7 @@ final class UnitLifecycle {
     }
     try {
       releasePending();
+      keptForBackward[u.index()] = false;
       ensureGathered(u);
       int pos = trace.lastIndexOf(u.index());
       if (pos > 0) {
@@ -259,6 +268,17 @@ final class UnitLifecycle {
   // offload_param each swapped shard is staged before its own gather (ShardStore), one unit at a
   // time; resident shards (every shard without nvme) go as a batch.
   private void prefetch(List<Integer> next) {
+    prefetch(next, next.size());
+  }
+
+  // Note [prefetch scan keeps what it passes]: as DeepSpeed's prefetcher walks the trace within
+  // stage3_prefetch_bucket_size (counting only what it gathers), a unit it passes while gathered is
+  // one whose next use it has already provided for, and DeepSpeed does not release it at the end
+  // of its current use. Here the order in forward is the rest of the forward, then the backward
+  // (from position forwardPart on); a gathered unit the scan reaches in the backward part stays
+  // gathered from its forward to its backward (within stage3_max_live_parameters). With a bucket
+  // that covers the model this keeps every unit, so a step moves 2Ψ, as in DeepSpeed.
+  private void prefetch(List<Integer> next, int forwardPart) {
     if (store != null) {
       List<UnitParams> order = new ArrayList<>();
       for (int idx : next) {
@@ -269,9 +289,14 @@ final class UnitLifecycle {
     List<UnitParams> batch = new ArrayList<>();
     long ahead = prefetchedNumel;
     long liveNumel = live.numel();
-    for (int idx : next) {
-      UnitParams v = units.get(idx);
+    for (int i = 0; i < next.size(); i++) {
+      UnitParams v = units.get(next.get(i));
       if (v.state() != UnitParams.State.SHARDED || batch.contains(v)) {
+        if (i >= forwardPart
+            && config.prefetchBucketSize() > 0
+            && liveNumel <= config.maxLiveParameters()) {
+          keptForBackward[v.index()] = true;
+        }
         continue;
       }
       if (ahead + v.paddedNumel() > config.prefetchBucketSize()
@@ -365,6 +390,7 @@ final class UnitLifecycle {
       store.settle();
     }
     java.util.Arrays.fill(prefetched, false);
+    java.util.Arrays.fill(keptForBackward, false);
     prefetchedNumel = 0;
     if (!trace.isEmpty()) {
       lastTrace = List.copyOf(trace);
