@@ -23,6 +23,7 @@ final class AgreedOrder {
   private List<long[]> agreed = List.of(); // empty until a first iteration has been confirmed
   private final List<long[]> record = new ArrayList<>();
   private boolean overflowed;
+  private long position; // collectives recorded in this iteration so far
   private int pos;
   private boolean confirming = true;
   private long[] departedFrom; // what the agreed order had where this iteration left it
@@ -43,6 +44,7 @@ final class AgreedOrder {
    * iteration is confirmed collective by collective.
    */
   boolean follows(long[] d) {
+    position++;
     if (record.size() < MAX_RECORD) {
       record.add(d);
     } else {
@@ -59,6 +61,11 @@ final class AgreedOrder {
     return false;
   }
 
+  /** The position in this iteration of the collective {@link #follows} was last asked about. */
+  long position() {
+    return position - 1;
+  }
+
   /**
    * Where this iteration left the agreed order: the collective the order had there (an empty array
    * past its end), or null when the iteration is not one that left it (the first one, or one after
@@ -73,6 +80,7 @@ final class AgreedOrder {
     agreed = overflowed ? List.of() : List.copyOf(record);
     record.clear();
     overflowed = false;
+    position = 0;
     pos = 0;
     confirming = false;
     departedFrom = null;
@@ -86,6 +94,7 @@ final class AgreedOrder {
     agreed = List.of();
     record.clear();
     overflowed = false;
+    position = 0;
     pos = 0;
     confirming = true;
     departedFrom = null;

@@ -23,7 +23,14 @@ final class DivergenceHeader {
   /** Units one header describes; a longer batch of collectives gets one header per part. */
   static final int MAX_UNITS = 8;
 
-  private static final int FIELDS = 3; // kind, step, count
+  private static final int FIELDS = 5; // kind, step, count, position, role
+
+  /** A header that asks whether a rank left the order; never equal to a confirming one. */
+  static final long ASKING = 1;
+
+  /** A header that confirms the collective a rank issues next. */
+  static final long CONFIRMING = 0;
+
   private static final int LONGS = FIELDS + MAX_UNITS;
 
   private final long step;
@@ -44,12 +51,15 @@ final class DivergenceHeader {
 
   /**
    * Starts exchanging the header for {@code units}' collectives of {@code kind} (no units for the
-   * optimizer step) on {@code control}, waiting at most {@code timeout}.
+   * optimizer step), the {@code position}-th collective of this iteration, on {@code control},
+   * waiting at most {@code timeout}. {@code role} is {@link #CONFIRMING} or {@link #ASKING}.
    */
   static DivergenceHeader issue(
       Collectives control,
       UnitCollectives.Kind kind,
       long step,
+      long position,
+      long role,
       List<UnitParams> units,
       Duration timeout) {
     if (units.size() > MAX_UNITS) {
@@ -60,6 +70,8 @@ final class DivergenceHeader {
     mine[0] = kind.ordinal();
     mine[1] = step;
     mine[2] = units.size();
+    mine[3] = position;
+    mine[4] = role;
     for (int i = 0; i < units.size(); i++) {
       mine[FIELDS + i] = units.get(i).index();
     }
@@ -137,6 +149,16 @@ final class DivergenceHeader {
                 seen[at], pos < theirCount ? seen[at + FIELDS + pos] : -1, names)
             + " (step "
             + seen[at + 1]
+            + "; collective "
+            + mine[3]
+            + " of this rank's iteration, "
+            + seen[at + 3]
+            + " of rank "
+            + r
+            + "'s"
+            + (seen[at + 4] == ASKING || mine[4] == ASKING
+                ? ", one of them asking after its collective failed"
+                : "")
             + "); "
             + UnitCollectives.SAME_UNITS);
   }

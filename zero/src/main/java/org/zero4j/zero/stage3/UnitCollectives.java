@@ -69,14 +69,16 @@ final class UnitCollectives {
     private final Kind kind;
     private final long step;
     private final List<UnitParams> described; // the units of the collective's description
+    private final long position; // in this iteration's record
     private Pending data;
     private Tensor scratch; // the all-to-all's receive buffer of a reduce, closed when awaited
 
-    private Op(UnitParams unit, Kind kind, long step, List<UnitParams> described) {
+    private Op(UnitParams unit, Kind kind, long step, List<UnitParams> described, long position) {
       this.unit = unit;
       this.kind = kind;
       this.step = step;
       this.described = described;
+      this.position = position;
     }
   }
 
@@ -141,9 +143,9 @@ final class UnitCollectives {
       List<UnitParams> part =
           List.copyOf(
               batch.subList(from, Math.min(batch.size(), from + DivergenceHeader.MAX_UNITS)));
-      confirm(Kind.GATHER, part, part.get(0));
+      long position = confirm(Kind.GATHER, part, part.get(0));
       for (UnitParams unit : part) {
-        Op op = new Op(unit, Kind.GATHER, step, part);
+        Op op = new Op(unit, Kind.GATHER, step, part, position);
         try {
           op.data = gatherData(unit);
         } catch (RuntimeException e) {
@@ -175,8 +177,8 @@ final class UnitCollectives {
   Op reduceScatter(List<UnitParams> units, Tensor out, Tensor staging) {
     UnitParams unit = units.get(0);
     List<UnitParams> described = List.copyOf(units);
-    confirm(Kind.REDUCE, described, unit);
-    Op op = new Op(unit, Kind.REDUCE, step, described);
+    long position = confirm(Kind.REDUCE, described, unit);
+    Op op = new Op(unit, Kind.REDUCE, step, described, position);
     try {
       // Note [reduce by all-to-all]: as at stages 1-2 (Collectives.reduceScatterByAllToAll), an
       // all-to-all into a receive buffer moves a reduce-scatter's bytes where Gloo's own
@@ -189,6 +191,7 @@ final class UnitCollectives {
           comm.reduceScatterByAllToAll(out, staging, op.scratch != null ? op.scratch : staging);
       return op;
     } catch (RuntimeException e) {
+      closeScratch(op);
       throw failed(op, e);
     }
   }
@@ -219,16 +222,30 @@ final class UnitCollectives {
 
   // Note [agreed order]: issues nothing when the collective follows the agreed order; otherwise
   // exchanges its description with every rank and returns only when all describe the same one.
-  private void confirm(Kind kind, List<UnitParams> units, UnitParams first) {
-    if (control == null || order.follows(AgreedOrder.describe(kind, units))) {
-      return;
+  // Returns the collective's position in this iteration.
+  private long confirm(Kind kind, List<UnitParams> units, UnitParams first) {
+    if (control == null) {
+      return 0;
     }
+    if (order.follows(AgreedOrder.describe(kind, units))) {
+      return order.position();
+    }
+    long position = order.position();
     confirmations++;
     long[] departed = order.departedFrom();
     DivergenceHeader h;
     try {
-      h = DivergenceHeader.issue(control, kind, step, units, comm.timeout().multipliedBy(2));
+      h =
+          DivergenceHeader.issue(
+              control,
+              kind,
+              step,
+              position,
+              DivergenceHeader.CONFIRMING,
+              units,
+              comm.timeout().multipliedBy(2));
       h.check(control, unitNames);
+      return position;
     } catch (RankDivergenceException e) {
       order.forget();
       throw e;
@@ -258,15 +275,21 @@ final class UnitCollectives {
 
   // After a data collective that followed the agreed order failed: a peer that left the order
   // waits on the control group with its header; a short exchange there names both units.
+  // The question is marked as asking (DivergenceHeader.ASKING), so it never confirms a peer's
+  // header, even one that describes the same collective at the same point. It waits about a second
+  // per peer (the followers' own timeouts end within the skew between them), at most half the
+  // timeout.
   private void askPeers(Op op, RuntimeException cause) {
     order.forget();
-    Duration brief = comm.timeout().dividedBy(2);
-    if (brief.compareTo(Duration.ofSeconds(1)) > 0) {
-      brief = Duration.ofSeconds(1);
+    Duration brief = Duration.ofSeconds(comm.worldSize() - 1L);
+    if (brief.compareTo(comm.timeout().dividedBy(2)) > 0) {
+      brief = comm.timeout().dividedBy(2);
     }
     DivergenceHeader h;
     try {
-      h = DivergenceHeader.issue(control, op.kind, op.step, op.described, brief);
+      h =
+          DivergenceHeader.issue(
+              control, op.kind, op.step, op.position, DivergenceHeader.ASKING, op.described, brief);
     } catch (RuntimeException e) {
       return;
     }

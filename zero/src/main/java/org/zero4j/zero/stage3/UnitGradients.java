@@ -221,6 +221,7 @@ final class UnitGradients implements AutoCloseable {
       }
       if (!unused.isEmpty()) {
         comm.forgetOrder(); // the peers may not fail here: Note [agreed order]
+        discardInFlight();
         reset();
         throw new IllegalStateException(
             "parameters "
@@ -239,6 +240,23 @@ final class UnitGradients implements AutoCloseable {
       complete(inFlight.removeFirst());
     }
     reset();
+  }
+
+  // A backward that fails leaves no partial sum behind: its reduces still in flight are waited for
+  // and dropped. A bucket reduced straight into the shard gradient stays marked stale, so that
+  // range counts as zero until the next reduce overwrites it.
+  private void discardInFlight() {
+    while (!inFlight.isEmpty()) {
+      InFlight f = inFlight.removeFirst();
+      inFlightSoFar -= f.bucket().stagingNumel(world);
+      try {
+        comm.await(f.op());
+      } catch (RuntimeException e) {
+        // the backward is failing already; the collective keeps its own references to the buffers
+      }
+      f.staging().close();
+      f.out().close();
+    }
   }
 
   private void reset() {

@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.Deque;
 import java.util.List;
 import java.util.function.UnaryOperator;
+import org.bytedeco.pytorch.GradMode;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorBase;
 import org.bytedeco.pytorch.VoidTensorHook;
@@ -130,16 +131,20 @@ final class UnitLifecycle {
   private void preForward(UnitParams u) {
     if (trace.size() > 4 * units.size()) {
       trace.clear(); // forwards without backward (evaluation): start a fresh trace
+      java.util.Arrays.fill(keptForBackward, false);
     }
     trace.add(u.index());
     ensureGathered(u);
     int pos = trace.size() - 1;
     if (pos < lastTrace.size() && lastTrace.get(pos) == u.index()) {
-      // the rest of the forward, then the backward (the last forward's order reversed)
+      // the rest of the forward, then the backward (the last forward's order reversed); a forward
+      // without gradients has no backward to provide for
       List<Integer> ahead = new ArrayList<>(lastTrace.subList(pos + 1, lastTrace.size()));
       int forwardPart = ahead.size();
-      for (int i = lastTrace.size() - 1; i >= 0; i--) {
-        ahead.add(lastTrace.get(i));
+      if (GradMode.is_enabled()) {
+        for (int i = lastTrace.size() - 1; i >= 0; i--) {
+          ahead.add(lastTrace.get(i));
+        }
       }
       prefetch(ahead, forwardPart);
     }
@@ -149,7 +154,10 @@ final class UnitLifecycle {
     if (out.requires_grad()) {
       out.register_hook(outputHooks.get(u.index()));
     }
-    if (!u.persistent() && !reusedSoon(u) && !keptForBackward[u.index()]) {
+    // kept for backward only when this output has one (Note [prefetch scan keeps what it passes])
+    boolean kept = keptForBackward[u.index()] && out.requires_grad();
+    keptForBackward[u.index()] = kept;
+    if (!u.persistent() && !reusedSoon(u) && !kept) {
       release(u);
     }
   }
@@ -259,7 +267,23 @@ final class UnitLifecycle {
     }
     u.full().allocate();
     live.add(u);
-    u.gathering(comm.gather(u));
+    try {
+      u.gathering(comm.gather(u));
+    } catch (RuntimeException e) {
+      unstarted(List.of(u));
+      throw e;
+    }
+  }
+
+  // After a gather was refused (a divergence found before any data moved): the units it never
+  // started give their full buffers and their place in the live window back.
+  private void unstarted(List<UnitParams> batch) {
+    for (UnitParams v : batch) {
+      if (v.state() == UnitParams.State.SHARDED) {
+        live.remove(v); // counts the buffer's bytes, so before it is freed
+        v.full().free();
+      }
+    }
   }
 
   // Note [prefetch batches]: the units to prefetch (in the order they will run, within
@@ -318,12 +342,17 @@ final class UnitLifecycle {
       v.full().allocate();
       live.add(v);
     }
-    comm.gather(
-        batch,
-        (v, op) -> {
-          v.gathering(op);
-          markPrefetched(v);
-        });
+    try {
+      comm.gather(
+          batch,
+          (v, op) -> {
+            v.gathering(op);
+            markPrefetched(v);
+          });
+    } catch (RuntimeException e) {
+      unstarted(batch);
+      throw e;
+    }
   }
 
   private void markPrefetched(UnitParams v) {

@@ -109,6 +109,48 @@ class Stage3MemoryTest {
     }
   }
 
+  /**
+   * With a prefetch bucket over the model, training keeps each unit gathered from its forward to
+   * its backward (Note [prefetch scan keeps what it passes]); a forward without gradients has no
+   * backward to keep them for, so it leaves nothing gathered.
+   */
+  @Test
+  void aForwardWithoutGradientsKeepsNothingGathered() {
+    List<long[]> seen =
+        LocalRanks.run(
+            2,
+            Duration.ofSeconds(60),
+            comm -> {
+              UnitChain model = UnitChain.create(3, WIDTHS);
+              try (Stage3Optimizer zero =
+                  new Stage3Optimizer(
+                      unitParams(model),
+                      model.units,
+                      Stage3Options.of(Precision.FP32, config(1_000_000_000L, 1_000_000_000L)),
+                      comm,
+                      new CpuAdam(1))) {
+                long keptInTraining = 0;
+                for (int step = 1; step <= 2; step++) {
+                  Tensor[] b = UnitChain.batch(3, step, 4, WIDTHS);
+                  Tensor loss = model.loss(b[0], b[1]);
+                  keptInTraining = zero.liveBytes();
+                  zero.beforeBackward();
+                  loss.backward();
+                  zero.afterBackward();
+                  zero.step(HP, step, 1.0, 0.0);
+                }
+                Tensor[] b = UnitChain.batch(3, 3, 4, WIDTHS);
+                try (org.bytedeco.pytorch.NoGradGuard noGrad =
+                    new org.bytedeco.pytorch.NoGradGuard()) {
+                  model.loss(b[0], b[1]);
+                }
+                return new long[] {keptInTraining, zero.liveBytes()};
+              }
+            });
+    assertTrue(seen.get(0)[0] > 0, "training forward keeps units for backward: " + seen.get(0)[0]);
+    assertEquals(0, seen.get(0)[1], "no-grad forward leaves nothing gathered");
+  }
+
   @Test
   void releaseFreesTheStorageAndModelStateIs16PsiOverN() {
     int world = 4;
