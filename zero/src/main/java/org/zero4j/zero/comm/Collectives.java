@@ -89,9 +89,7 @@ public final class Collectives implements AutoCloseable {
               + " ranks were started",
           e);
     }
-    ProcessGroupGloo.Options options = ProcessGroupGloo.Options.create(timeout);
-    options.devices().push_back(glooDevice(spec.masterAddr()));
-    ProcessGroupGloo group = new ProcessGroupGloo(store, spec.rank(), spec.worldSize(), options);
+    ProcessGroupGloo group = glooGroup(spec, store, 2);
     Collectives c = new Collectives(spec, store, group, new CommStats(), "");
     // Note [connect barrier]: Gloo returns from connectFullMesh once this rank's own pairs are up;
     // a rank that then closed its group at once could break a slower peer's handshake. The barrier
@@ -120,23 +118,27 @@ public final class Collectives implements AutoCloseable {
       control = new Collectives(spec, null, null, stats, " (control)");
       return control;
     }
-    Milliseconds timeout = new Milliseconds(spec.timeout().toMillis());
-    ProcessGroupGloo.Options options = ProcessGroupGloo.Options.create(timeout);
-    options.devices().push_back(glooDevice(spec.masterAddr()));
-    options.threads(1);
     // A fresh client of the same TCP store: libtorch adopts a store into the first group that
     // uses it, and a second owner of that one fails its reference-count check.
     TCPStoreOptions client = new TCPStoreOptions();
     client.port((short) spec.masterPort());
     client.isServer(false);
     client.waitWorkers(false);
-    client.timeout(timeout);
+    client.timeout(new Milliseconds(spec.timeout().toMillis()));
     PrefixStore prefixed =
         new PrefixStore("zero4j-control/", new TCPStore(spec.masterAddr(), client));
-    ProcessGroupGloo g = new ProcessGroupGloo(prefixed, spec.rank(), spec.worldSize(), options);
-    control = new Collectives(spec, prefixed, g, stats, " (control)");
+    control = new Collectives(spec, prefixed, glooGroup(spec, prefixed, 1), stats, " (control)");
     control.barrier(); // Note [connect barrier]
     return control;
+  }
+
+  /** A Gloo group of {@code spec}'s ranks over {@code store}, with {@code threads} workers. */
+  private static ProcessGroupGloo glooGroup(CommSpec spec, Store store, int threads) {
+    ProcessGroupGloo.Options options =
+        ProcessGroupGloo.Options.create(new Milliseconds(spec.timeout().toMillis()));
+    options.devices().push_back(glooDevice(spec.masterAddr()));
+    options.threads(threads);
+    return new ProcessGroupGloo(store, spec.rank(), spec.worldSize(), options);
   }
 
   // Note [gloo device]: on one host the loopback address always works. Across hosts each rank must

@@ -77,13 +77,7 @@ final class AgreedOrder {
 
   /** Ends an iteration whose collectives all followed or were confirmed: its record is agreed. */
   void endIteration() {
-    agreed = overflowed ? List.of() : List.copyOf(record);
-    record.clear();
-    overflowed = false;
-    position = 0;
-    pos = 0;
-    confirming = false;
-    departedFrom = null;
+    startIteration(overflowed ? List.of() : List.copyOf(record), false);
   }
 
   /**
@@ -91,12 +85,16 @@ final class AgreedOrder {
    * every collective is confirmed again until an iteration completes.
    */
   void forget() {
-    agreed = List.of();
+    startIteration(List.of(), true);
+  }
+
+  private void startIteration(List<long[]> nowAgreed, boolean confirmAll) {
+    agreed = nowAgreed;
     record.clear();
     overflowed = false;
     position = 0;
     pos = 0;
-    confirming = true;
+    confirming = confirmAll;
     departedFrom = null;
   }
 }

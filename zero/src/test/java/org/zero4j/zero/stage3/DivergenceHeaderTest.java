@@ -48,9 +48,11 @@ class DivergenceHeaderTest {
     List<String> seen = exchange(new long[] {3, 4}, new long[] {0, 0});
     for (String s : seen) {
       assertTrue(s.startsWith("ZeRO stage 3 ranks diverged at step 7"), s);
-      assertTrue(
-          s.contains("collective 3 of this rank's iteration") || s.contains("collective 4"), s);
     }
+    String r0 = seen.get(0);
+    String r1 = seen.get(1);
+    assertTrue(r0.contains("collective 3 of this rank's iteration, 4 of rank 1's"), r0);
+    assertTrue(r1.contains("collective 4 of this rank's iteration, 3 of rank 0's"), r1);
   }
 
   /** Each rank r exchanges a header for a gather of unit u1 at position[r] with role[r]. */
